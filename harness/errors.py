@@ -1,0 +1,26 @@
+"""User-facing errors: each names the problem and the fix, and maps to a non-zero exit code."""
+
+
+class TLEvalError(Exception):
+    """A problem the user can fix; the CLI prints it without a traceback and exits with code 2."""
+
+    def __init__(self, problem: str, fix: str | None = None):
+        self.problem = problem
+        self.fix = fix
+        super().__init__(problem if fix is None else f"{problem}\n  fix: {fix}")
+
+
+class ConfigError(TLEvalError):
+    """Bad flags, spec or config file."""
+
+
+class DataError(TLEvalError):
+    """Benchmark data missing or malformed."""
+
+
+class ModelError(TLEvalError):
+    """A model cannot be loaded or reached."""
+
+
+class SandboxUnavailable(TLEvalError):
+    """No sandbox tier that the user allowed works on this machine."""

@@ -1,0 +1,35 @@
+"""The one interface every model backend implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+
+from harness.types import Generation, GenerationRequest
+
+
+class Generator(ABC):
+    """A chat model. Backends batch or parallelise `generate` as they can; results keep request order."""
+
+    spec: str  # the spec string it was built from, e.g. "builtin:qwen2.5-coder-0.5b-instruct"
+
+    @abstractmethod
+    def fingerprint(self) -> str:
+        """A stable identity of weights + backend settings that change outputs; part of every cache key."""
+
+    @abstractmethod
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        on_done: Callable[[int, Generation], None] | None = None,
+    ) -> list[Generation]:
+        """Answer every request. `on_done(i, gen)` is called as each finishes (for caching and progress)."""
+
+    def close(self) -> None:
+        """Release weights, connections or processes."""
+
+    def __enter__(self) -> "Generator":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

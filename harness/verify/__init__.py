@@ -1,0 +1,1 @@
+"""Verifiers: the code sandbox and the math grader."""

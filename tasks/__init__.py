@@ -1,0 +1,1 @@
+"""Benchmark adapters implementing harness.task.Task."""
