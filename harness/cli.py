@@ -1,0 +1,337 @@
+"""`tl-eval`: evaluate a planner-executor pair; subcommands list, verify and self-check."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import click
+import yaml
+
+from harness.config import DEFAULT_FROZEN, RunConfig, default_data_dir
+from harness.errors import ConfigError, DataError, TLEvalError
+
+_RUN_OPTIONS: set[str] = set()
+
+
+def _load_yaml_config(ctx: click.Context, _param, value: str | None):
+    """`--config run.yaml` becomes click's default_map, so every flag given on the command line wins."""
+    if not value:
+        return value
+    path = Path(value)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise click.BadParameter(f"cannot read {path}: {e}") from e
+    if not isinstance(data, dict):
+        raise click.BadParameter(f"{path} must hold a mapping of option names to values")
+    normalized = {k.replace("-", "_"): v for k, v in data.items()}
+    unknown = sorted(set(normalized) - _RUN_OPTIONS)
+    if unknown:
+        raise click.BadParameter(f"{path}: unknown keys {unknown}; valid keys are the long flag names, "
+                                 f"e.g. {sorted(_RUN_OPTIONS)[:6]}")
+    for key, val in list(normalized.items()):
+        if isinstance(val, list):  # YAML lists for comma-separated flags
+            normalized[key] = ",".join(map(str, val))
+    ctx.default_map = {**(ctx.default_map or {}), **normalized}
+    return value
+
+
+def _run_option(*decls, **kwargs):
+    def deco(f):
+        opt = click.option(*decls, **kwargs)(f)
+        _RUN_OPTIONS.add(opt.__click_params__[-1].name)
+        return opt
+    return deco
+
+
+def _csv(text: str | None) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+class PluginGroup(click.Group):
+    """Adds the commands other packages (training, reports) register under `tl_eval.commands`."""
+
+    def _plugins(self) -> None:
+        if getattr(self, "_loaded", False):
+            return
+        self._loaded = True
+        for ep in entry_points(group="tl_eval.commands"):
+            try:
+                for cmd in ep.load():
+                    self.add_command(cmd)
+            except ImportError as e:  # an optional extra is missing: keep the core usable
+                click.echo(f"note: commands from {ep.value} unavailable ({e})", err=True)
+
+    def list_commands(self, ctx):
+        self._plugins()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx, name):
+        self._plugins()
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=PluginGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"],
+                                                                              "max_content_width": 110})
+@click.option("--config", callback=_load_yaml_config, is_eager=True, expose_value=False,
+              type=click.Path(dir_okay=False), help="YAML file whose keys are any of these options; flags win.")
+@_run_option("--planner", metavar="SPEC", help="Planner model spec, e.g. builtin:qwen2.5-coder-0.5b-instruct, "
+             "hf:DIR, openai:MODEL@URL, vllm:ID, a .gguf path or a checkpoint directory.")
+@_run_option("--executor", default="frozen", show_default=True, metavar="SPEC",
+             help="Executor model spec; `frozen` is the configured frozen executor.")
+@_run_option("--frozen-executor", default=DEFAULT_FROZEN, show_default=True, envvar="TL_EVAL_FROZEN_EXECUTOR",
+             metavar="SPEC", help="What `frozen` resolves to.")
+@_run_option("--tasks", metavar="LIST", help="Comma-separated task names (see `tl-eval tasks`) or custom .yaml specs.")
+@_run_option("--limit", type=int, help="Evaluate only the first N problems of each task.")
+@_run_option("--n-samples", type=int, default=1, show_default=True, help="Planner samples per problem (n of pass@k).")
+@_run_option("--temperature", type=float, default=0.0, show_default=True)
+@_run_option("--top-p", type=float, default=1.0, show_default=True)
+@_run_option("--max-tokens", type=int, help="Sets both --planner-max-tokens and --executor-max-tokens.")
+@_run_option("--planner-max-tokens", type=int, default=384, show_default=True)
+@_run_option("--executor-max-tokens", type=int, default=512, show_default=True)
+@_run_option("--seed", type=int, default=1234, show_default=True)
+@_run_option("--conditions", default="full,none", show_default=True, metavar="LIST",
+             help="Trace conditions: full, none, truncated@F, corrupted, filler, mismatched, paraphrased, "
+                  "or the set `faithfulness`.")
+@_run_option("--k", "k_values", default="1,5,10", show_default=True, metavar="LIST",
+             help="pass@k values to report (only k <= n-samples are reported).")
+@_run_option("--data-dir", type=click.Path(file_okay=False), envvar="TL_EVAL_DATA_DIR",
+             help="Local benchmark data (gsm8k/, mbpp/, math500/); default: the hub via `datasets`.")
+@_run_option("--output", default="runs", show_default=True, type=click.Path(file_okay=False),
+             help="Parent folder of run directories.")
+@_run_option("--run-id", help="Name of the run directory (default: derived from models and config).")
+@_run_option("--cache", "cache_path", metavar="PATH", help="Generation cache (SQLite); default "
+             "$TL_EVAL_CACHE/generations.sqlite or ~/.cache/tl-eval/generations.sqlite.")
+@_run_option("--no-cache", is_flag=True, help="Keep the cache in memory only (no resume).")
+@_run_option("--math-pipeline", type=click.Choice(["strict", "flexible"]), default="strict", show_default=True,
+             help="Answer extraction for math tasks.")
+@_run_option("--grader-timeout", type=float, default=5.0, show_default=True, help="Seconds per math-verify check.")
+@_run_option("--sandbox-tier", type=click.Choice(["auto", "bwrap", "unshare", "seccomp", "none"]), default="auto",
+             show_default=True, envvar="TL_EVAL_SANDBOX_TIER", help="Isolation for code execution.")
+@_run_option("--allow-unsandboxed", is_flag=True, help="Permit running model code with no sandbox (unsafe).")
+@_run_option("--time-limit-factor", type=float, default=4.0, show_default=True,
+             help="Per-test limit = max(min-time-limit, factor x reference runtime).")
+@_run_option("--min-time-limit", type=float, default=1.0, show_default=True, help="Seconds; floor of a test's limit.")
+@_run_option("--sample-time-cap", type=float, default=20.0, show_default=True, help="Seconds for all tests of one sample.")
+@_run_option("--memory-mb", type=int, default=1024, show_default=True, help="Address-space limit of tested code.")
+@_run_option("--workers", type=int, help="Sandbox workers (default: number of cores).")
+@_run_option("--rm", "rm_dir", type=click.Path(), help="Reason RM directory: adds RM and TraceLift scores.")
+@_run_option("--paraphraser", metavar="SPEC", help="Model for the `paraphrased` condition.")
+@_run_option("--quiet", is_flag=True, help="No progress bars.")
+@click.version_option(package_name="tl-eval")
+@click.pass_context
+def main(ctx: click.Context, **opts) -> None:
+    """Evaluate a planner-executor pair: `tl-eval --planner SPEC --executor frozen --tasks humaneval`.
+
+    The planner writes a reasoning trace, the frozen executor turns problem + trace into code or an
+    answer, and a verifier checks it. Results go to OUTPUT/<run_id>/ (config.json, samples_<task>.jsonl,
+    results.json). Re-running the same command resumes from the generation cache.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not opts["planner"]:
+        click.echo(ctx.get_help())
+        ctx.exit(0 if len(sys.argv) <= 1 else 2)
+    config = _config_from_options(opts)
+    _guard(lambda: _evaluate(config, quiet=opts["quiet"]))
+
+
+def _config_from_options(opts: dict) -> RunConfig:
+    planner_max = opts["max_tokens"] or opts["planner_max_tokens"]
+    executor_max = opts["max_tokens"] or opts["executor_max_tokens"]
+    try:
+        ks = sorted({int(k) for k in _csv(opts["k_values"])})
+    except ValueError as e:
+        raise click.BadParameter(f"--k takes comma-separated integers ({e})") from e
+    return RunConfig(
+        tasks=_csv(opts["tasks"]), planner=opts["planner"], executor=opts["executor"],
+        frozen_executor=opts["frozen_executor"], n_samples=opts["n_samples"], temperature=opts["temperature"],
+        top_p=opts["top_p"], planner_max_tokens=planner_max, executor_max_tokens=executor_max, seed=opts["seed"],
+        limit=opts["limit"], conditions=_csv(opts["conditions"]), k=ks, data_dir=opts["data_dir"],
+        output=opts["output"], run_id=opts["run_id"], cache="off" if opts["no_cache"] else opts["cache_path"],
+        math_pipeline=opts["math_pipeline"], grader_timeout_s=opts["grader_timeout"],
+        sandbox_tier=opts["sandbox_tier"], allow_unsandboxed=opts["allow_unsandboxed"],
+        time_limit_factor=opts["time_limit_factor"], min_time_limit_s=opts["min_time_limit"],
+        sample_time_cap_s=opts["sample_time_cap"], memory_mb=opts["memory_mb"], workers=opts["workers"],
+        rm=opts["rm_dir"], paraphraser=opts["paraphraser"])
+
+
+def _guard(fn):
+    """Run fn; user errors print a message and exit 2, Ctrl-C exits 130 with how to resume."""
+    try:
+        return fn()
+    except TLEvalError as e:
+        click.secho(f"error: {e.problem}", fg="red", err=True)
+        if e.fix:
+            click.echo(f"  fix: {e.fix}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: finished generations are cached; run the same command again to resume.", err=True)
+        sys.exit(130)
+
+
+def _evaluate(config: RunConfig, quiet: bool) -> None:
+    from harness.evaluate import prepare, run
+    from harness.summary import print_summary
+
+    log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+    prep = prepare(config)
+    log(f"tasks: " + ", ".join(f"{t.name} ({len(p)} of {n})" for t, p, n in prep.tasks)
+        + f" · conditions: {', '.join(map(str, prep.conditions))}")
+    run_dir, results = run(prep, show_progress=not quiet, log=log)
+    print_summary(results, str(run_dir))
+
+
+@main.command("models")
+def models_cmd() -> None:
+    """List the builtin models and whether they are ready to run."""
+    from harness.models import list_builtin
+
+    for m in list_builtin():
+        state = "ready" if m.get("ready") else f"not ready: {m.get('why', '?')}"
+        click.echo(f"builtin:{m['name']:<32} {m.get('backend', ''):<10} {state}  {m.get('path') or ''}")
+
+
+@main.command("tasks")
+@click.option("--data-dir", type=click.Path(file_okay=False), envvar="TL_EVAL_DATA_DIR")
+def tasks_cmd(data_dir: str | None) -> None:
+    """List the tasks with their sizes and where each one loads from."""
+    from harness.task import get_task, task_names
+
+    directory = Path(data_dir) if data_dir else default_data_dir()
+    for name in task_names():
+        if name == "custom":
+            click.echo(f"{'custom':<16} {'code|math':<5} {'':>6}  a YAML spec path: --tasks path/to/spec.yaml")
+            continue
+        task = get_task(name)
+        try:
+            size = task.size(directory)
+        except TLEvalError:
+            size = None
+        click.echo(f"{name:<16} {task.task_type:<5} {size if size is not None else '?':>6}  {task.source(directory)}")
+
+
+def _lookup(problems, task_id) -> object | None:
+    by_id = {p.problem_id.lower(): p for p in problems}
+    key = str(task_id).lower()
+    for cand in (key, key.replace("mbpp/", ""), f"{problems[0].task}/{key}" if problems else key):
+        if cand in by_id:
+            return by_id[cand]
+    return None
+
+
+@main.command("verify")
+@click.option("--task", "task_name", required=True, help="Task whose problems the samples answer.")
+@click.option("--samples", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="JSONL: task_id plus solution (full program) or completion (code: appended to the prompt; "
+                   "math: the executor's text).")
+@click.option("--out", type=click.Path(dir_okay=False), help="Per-sample verdicts (default: SAMPLES_verdicts.jsonl).")
+@click.option("--k", "k_values", default="1,10,100", show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False), envvar="TL_EVAL_DATA_DIR")
+@click.option("--sandbox-tier", type=click.Choice(["auto", "bwrap", "unshare", "seccomp", "none"]), default="auto",
+              envvar="TL_EVAL_SANDBOX_TIER")
+@click.option("--allow-unsandboxed", is_flag=True)
+@click.option("--math-pipeline", type=click.Choice(["strict", "flexible"]), default="strict")
+def verify_cmd(task_name, samples, out, k_values, data_dir, sandbox_tier, allow_unsandboxed, math_pipeline) -> None:
+    """Grade pre-generated outputs without any model (evalplus samples schema) and print pass@k."""
+    import numpy as np
+
+    from harness.evaluate import load_task_problems
+    from harness.metrics.passk import pass_at_k_mean
+
+    def work():
+        cfg = RunConfig(tasks=[task_name], planner="-", data_dir=data_dir, sandbox_tier=sandbox_tier,
+                        allow_unsandboxed=allow_unsandboxed, math_pipeline=math_pipeline)
+        (task, problems, _), = load_task_problems([task_name], cfg)
+        rows, chosen, artifacts, outputs = [], [], [], []
+        with open(samples) as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{samples}:{n}: not valid JSON ({e.msg})", "one JSON object per line") from e
+                if "task_id" not in row or not ({"solution", "completion"} & set(row)):
+                    raise DataError(f"{samples}:{n}: needs task_id and solution or completion",
+                                    "write rows like {\"task_id\": \"HumanEval/0\", \"solution\": \"def ...\"}")
+                problem = _lookup(problems, row["task_id"])
+                if problem is None:
+                    raise DataError(f"{samples}:{n}: task_id {row['task_id']!r} is not a problem of {task_name}",
+                                    f"use ids as `tl-eval` writes them, e.g. {problems[0].problem_id!r}")
+                text = row.get("solution")
+                if text is None:
+                    text = row["completion"] if task.task_type == "math" else problem.prompt + row["completion"]
+                rows.append(row)
+                chosen.append(problem)
+                outputs.append(text)
+                artifacts.append(text if task.task_type == "code" else task.extract(problem, text))
+        try:
+            verdicts = task.verify(chosen, artifacts, outputs)
+        finally:
+            task.close()
+        target = Path(out) if out else Path(samples).with_name(Path(samples).stem + "_verdicts.jsonl")
+        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        with target.open("w") as f:
+            for row, p, v in zip(rows, chosen, verdicts):
+                f.write(json.dumps({"task_id": row["task_id"], "problem_id": p.problem_id, **v.to_dict()}) + "\n")
+                counts[p.problem_id][0] += 1
+                counts[p.problem_id][1] += v.passed
+        ns = np.array([c[0] for c in counts.values()])
+        cs = np.array([c[1] for c in counts.values()])
+        statuses = defaultdict(int)
+        for v in verdicts:
+            statuses[v.status] += 1
+        click.echo(f"{task_name}: {len(verdicts)} samples over {len(counts)} problems · "
+                   + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
+        for k in sorted({int(x) for x in _csv(k_values)}):
+            if k <= ns.min():
+                click.echo(f"pass@{k}: {100 * pass_at_k_mean(ns, cs, k):.2f}")
+        click.echo(f"verdicts: {target}")
+
+    _guard(work)
+
+
+@main.command("selfcheck")
+@click.option("--task", "task_names", required=True, help="Comma-separated tasks.")
+@click.option("--data-dir", type=click.Path(file_okay=False), envvar="TL_EVAL_DATA_DIR")
+@click.option("--limit", type=int)
+@click.option("--sandbox-tier", type=click.Choice(["auto", "bwrap", "unshare", "seccomp", "none"]), default="auto",
+              envvar="TL_EVAL_SANDBOX_TIER")
+@click.option("--allow-unsandboxed", is_flag=True)
+def selfcheck_cmd(task_names, data_dir, limit, sandbox_tier, allow_unsandboxed) -> None:
+    """Run every reference solution / answer through the verifier and list the ones that fail."""
+    from harness.evaluate import load_task_problems
+
+    def work():
+        cfg = RunConfig(tasks=_csv(task_names), planner="-", data_dir=data_dir, limit=limit,
+                        sandbox_tier=sandbox_tier, allow_unsandboxed=allow_unsandboxed)
+        failed_any = False
+        for task, problems, _ in load_task_problems(cfg.tasks, cfg):
+            refs = [task.reference_artifact(p) for p in problems]
+            outputs = [r or "" for r in refs]
+            artifacts = [r if task.task_type == "code" else task.extract(p, r or "") for p, r in zip(problems, refs)]
+            try:
+                verdicts = task.verify(problems, artifacts, outputs)
+            finally:
+                task.close()
+            bad = [(p, v) for p, v in zip(problems, verdicts) if not v.passed]
+            tier = getattr(task, "sandbox_tier_used", None)
+            click.echo(f"{task.name}: {len(problems) - len(bad)}/{len(problems)} references pass"
+                       + (f" (sandbox tier: {tier})" if tier else ""))
+            for p, v in bad:
+                why = v.failing_test or v.details.get("reason") or (v.stderr.strip().splitlines() or [""])[-1]
+                click.echo(f"  FAIL {p.problem_id}: {v.status}: {why}"[:300])
+            failed_any |= bool(bad)
+        if failed_any:
+            click.echo("some references failed (listed above)")
+
+    _guard(work)
+
+
+if __name__ == "__main__":
+    main()

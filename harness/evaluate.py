@@ -1,0 +1,192 @@
+"""Resolve a RunConfig, check every precondition, run each task, and write the run directory."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.config import RunConfig, default_data_dir
+from harness.errors import ConfigError
+from harness.models import load_generator, parse_spec, preflight
+from harness.models.base import Generator
+from harness.pipeline.cache import Cache
+from harness.pipeline.interventions import parse_conditions
+from harness.pipeline.run import Evaluation, write_samples
+from harness.pipeline.score import flat_results, score_task
+from harness.results import RunDir, git_hash, package_versions, problems_fingerprint
+from harness.task import Task, get_task
+from harness.types import Problem
+
+
+@dataclass
+class Prepared:
+    """A run whose preconditions all hold: tasks with their problems, and model specs that load."""
+
+    config: RunConfig
+    tasks: list[tuple[Task, list[Problem], int]]  # task, problems (after --limit), full size
+    conditions: list
+    planner_spec: object
+    executor_spec: object
+    paraphraser_spec: object | None
+
+
+def task_options(config: RunConfig) -> dict:
+    from harness.verify.code import SandboxLimits
+
+    limits = SandboxLimits(time_limit_floor_s=config.min_time_limit_s, time_limit_factor=config.time_limit_factor,
+                           sample_time_cap_s=config.sample_time_cap_s, memory_mb=config.memory_mb,
+                           workers=config.workers)
+    return {"sandbox_limits": limits, "sandbox_tier": config.sandbox_tier,
+            "allow_unsandboxed": config.allow_unsandboxed, "math_pipeline": config.math_pipeline,
+            "grader_timeout_s": config.grader_timeout_s}
+
+
+def load_task_problems(names: list[str], config: RunConfig, split: str = "test") -> list[tuple[Task, list[Problem], int]]:
+    data_dir = Path(config.data_dir) if config.data_dir else default_data_dir()
+    out = []
+    for name in names:
+        task = get_task(name)
+        task.configure(**task_options(config))
+        problems = task.load(data_dir, split)
+        if config.limit is not None:
+            if config.limit < 1:
+                raise ConfigError(f"--limit must be at least 1, got {config.limit}")
+            out.append((task, problems[: config.limit], len(problems)))
+        else:
+            out.append((task, problems, len(problems)))
+    return out
+
+
+def prepare(config: RunConfig) -> Prepared:
+    """Every check that can fail, before the first generation."""
+    if not config.tasks:
+        raise ConfigError("no tasks given", "pass --tasks, e.g. --tasks humaneval,gsm8k (see `tl-eval tasks`)")
+    if config.n_samples < 1:
+        raise ConfigError(f"--n-samples must be at least 1, got {config.n_samples}")
+    conditions = parse_conditions(",".join(config.conditions))
+    planner_spec = parse_spec(config.planner, frozen=config.frozen_executor)
+    executor_spec = parse_spec(config.executor, frozen=config.frozen_executor)
+    paraphraser_spec = None
+    if any(c.name == "paraphrased" for c in conditions):
+        if not config.paraphraser:
+            raise ConfigError("condition 'paraphrased' needs a paraphrasing model",
+                              "pass --paraphraser SPEC (e.g. --paraphraser frozen) or drop 'paraphrased'")
+        paraphraser_spec = parse_spec(config.paraphraser, frozen=config.frozen_executor)
+    tasks = load_task_problems(config.tasks, config)
+    if any(t.task_type == "code" for t, _, _ in tasks):
+        from harness.verify.sandbox import probe_tier
+
+        probe_tier(config.sandbox_tier, config.allow_unsandboxed)
+    for spec in {s.raw: s for s in (planner_spec, executor_spec, paraphraser_spec) if s is not None}.values():
+        preflight(spec)
+    if config.rm and not Path(config.rm).is_dir():
+        raise ConfigError(f"--rm {config.rm}: no such directory", "pass a directory written by `tl-eval train-rm`")
+    return Prepared(config, tasks, conditions, planner_spec, executor_spec, paraphraser_spec)
+
+
+def _short(spec_raw: str) -> str:
+    tail = spec_raw.split(":", 1)[-1].split("?")[0].split("@")[0].rstrip("/")
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(tail).name or tail)[:40]
+
+
+def run(prep: Prepared, show_progress: bool = True, log: Callable[[str], None] = print) -> tuple[Path, dict]:
+    """Generate, verify and score every task; returns the run directory and results.json's content."""
+    cfg = prep.config
+    loaded: dict[str, Generator] = {}
+
+    def get(spec) -> Generator:
+        if spec.raw not in loaded:  # one copy of the weights when planner and executor are the same model
+            loaded[spec.raw] = load_generator(spec, frozen=cfg.frozen_executor)
+        return loaded[spec.raw]
+
+    cache = Cache(cfg.cache_path())
+    try:
+        planner, executor = get(prep.planner_spec), get(prep.executor_spec)
+        paraphraser = get(prep.paraphraser_spec) if prep.paraphraser_spec else None
+        run_id = cfg.run_id or f"{_short(prep.planner_spec.raw)}__{_short(prep.executor_spec.raw)}__" \
+                               f"{cfg.identity(planner.fingerprint(), executor.fingerprint())}"
+        run_dir = RunDir(Path(cfg.output) / run_id)
+        evaluation = Evaluation(cfg, planner, executor, cache, prep.conditions, paraphraser,
+                                show_progress=show_progress, log=log)
+        scorer = _load_scorer(cfg.rm)
+        config_json = {
+            "run_id": run_id, "config": cfg.to_dict(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "planner": {"spec": prep.planner_spec.raw, "fingerprint": planner.fingerprint()},
+            "executor": {"spec": prep.executor_spec.raw, "fingerprint": executor.fingerprint()},
+            "conditions": [str(c) for c in prep.conditions], "versions": package_versions(), "git": git_hash(),
+            "tasks": {}}
+        results: dict = {"run_id": run_id, "results": {}, "metrics": {}, "n-samples": {}, "config": config_json}
+        for task, problems, total in prep.tasks:
+            config_json["tasks"][task.name] = {
+                "task_type": task.task_type, "source": task.source(Path(cfg.data_dir) if cfg.data_dir else default_data_dir()),
+                "problems_fingerprint": problems_fingerprint([p.problem_id for p in problems],
+                                                             [p.prompt for p in problems]),
+                "problem_ids": [p.problem_id for p in problems]}
+            run_dir.write_config(config_json)
+            try:
+                task_run = evaluation.run_task(task, problems)
+            finally:
+                task.close()
+            if scorer is not None:
+                _score_traces(scorer, task, problems, task_run.records)
+            metrics = score_task(task_run, cfg.k, cfg.seed)
+            if scorer is not None:
+                metrics["rm"] = _rm_metrics(task_run.records, metrics)
+            write_samples(run_dir.samples_path(task.name), task_run.records)
+            results["metrics"][task.name] = metrics
+            results["results"][task.name] = {"alias": task.name, **flat_results(metrics)}
+            results["n-samples"][task.name] = {"original": total, "effective": len(problems)}
+        results["versions"] = config_json["versions"]
+        results["systems"] = {"planner": prep.planner_spec.raw, "executor": prep.executor_spec.raw}
+        results["model_calls"] = {"planner": evaluation.planner.model_calls, "executor": evaluation.executor.model_calls}
+        run_dir.write_results(results)
+        return run_dir.path, results
+    finally:
+        for g in loaded.values():
+            g.close()
+        cache.close()
+
+
+def _load_scorer(rm_dir: str | None):
+    if not rm_dir:
+        return None
+    from importlib.metadata import entry_points
+
+    eps = [ep for ep in entry_points(group="tl_eval.trace_scorers") if ep.name == "rm"]
+    if not eps:
+        raise ConfigError("--rm needs the Reason RM code", "install tl-eval with the train extra: pip install -e .[train]")
+    return eps[0].load()(rm_dir)
+
+
+def _score_traces(scorer, task: Task, problems: list[Problem], records: list[dict]) -> None:
+    by_id = {p.problem_id: p for p in problems}
+    scored = [r for r in records if r.get("executor_trace")]
+    scores = scorer.score([r["executor_trace"] for r in scored], [by_id[r["problem_id"]].prompt for r in scored],
+                          task.task_type)
+    for r, s in zip(scored, scores):
+        r["rm_score"] = float(s)
+
+
+def _rm_metrics(records: list[dict], metrics: dict) -> dict:
+    """Mean RM score per condition, and the TraceLift score rm × uplift per trace and per task."""
+    per_cond: dict[str, list[float]] = {}
+    for r in records:
+        if "rm_score" in r:
+            per_cond.setdefault(r["condition"], []).append(r["rm_score"])
+    out = {"mean_score": {c: sum(v) / len(v) for c, v in per_cond.items()}}
+    full = {(r["problem_id"], r["sample_index"]): r for r in records if r["condition"] == "full"}
+    none = {(r["problem_id"], r["sample_index"]): r for r in records if r["condition"] == "none"}
+    lifts = []
+    for key, r in full.items():
+        if "rm_score" in r and key in none:
+            lift = float(r["passed"]) - float(none[key]["passed"])
+            r["tracelift_score"] = r["rm_score"] * lift
+            lifts.append(r["tracelift_score"])
+    if lifts:
+        out["tracelift_score_mean"] = sum(lifts) / len(lifts)
+    if "uplift" in metrics and "full" in out["mean_score"]:
+        out["tracelift_score_task"] = out["mean_score"]["full"] * metrics["uplift"]["uplift"]
+    return out

@@ -1,0 +1,238 @@
+"""One evaluation: plan -> execute (per condition) -> verify -> score, every generation through the cache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from harness.config import RunConfig
+from harness.metrics.leakage import leaks_answer_math, leaks_code, tag_compliant
+from harness.models.base import Generator
+from harness.pipeline.cache import Cache, CachedGenerator
+from harness.pipeline.interventions import (
+    Condition,
+    apply_condition,
+    derangement,
+    paraphrase_messages,
+)
+from harness.pipeline.trace import Trace, extract_trace
+from harness.task import Task
+from harness.types import Generation, GenerationRequest, Problem, SamplingParams, Verdict
+
+
+@dataclass
+class StageCost:
+    """Tokens, wall time and cache traffic of one stage."""
+
+    seconds: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+    cache_hits: int = 0
+
+    def add(self, gens: Sequence[Generation]) -> None:
+        for g in gens:
+            self.prompt_tokens += g.prompt_tokens
+            self.completion_tokens += g.completion_tokens
+            self.calls += 0 if g.cached else 1
+            self.cache_hits += 1 if g.cached else 0
+
+
+@dataclass
+class TaskRun:
+    """Everything computed for one task: the sample records and the costs; scoring reads only these."""
+
+    task: Task
+    problems: list[Problem]
+    records: list[dict]
+    costs: dict[str, StageCost] = field(default_factory=dict)
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    return tqdm(total=total, desc=desc, unit="gen", dynamic_ncols=True, disable=not enabled, leave=True)
+
+
+def _generate(gen: CachedGenerator, requests: list[GenerationRequest], desc: str, cost: StageCost,
+              show: bool) -> list[Generation]:
+    start = time.perf_counter()
+    with _progress(len(requests), desc, show) as bar:
+        outs = gen.generate(requests, on_done=bar.update)
+    cost.seconds += time.perf_counter() - start
+    cost.add(outs)
+    return outs
+
+
+def _sha(text: str | None) -> str | None:
+    return None if text is None else hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class Evaluation:
+    """Runs one config over its tasks with already-loaded generators."""
+
+    def __init__(self, config: RunConfig, planner: Generator, executor: Generator, cache: Cache,
+                 conditions: Sequence[Condition], paraphraser: Generator | None = None,
+                 show_progress: bool = True, log: Callable[[str], None] = print):
+        self.config = config
+        self.planner = CachedGenerator(planner, cache)
+        self.executor = CachedGenerator(executor, cache)
+        self.paraphraser = CachedGenerator(paraphraser, cache) if paraphraser else None
+        self.cache = cache
+        self.conditions = list(conditions)
+        self.show = show_progress
+        self.log = log
+
+    # -- stages ---------------------------------------------------------------------------------
+
+    def plan(self, task: Task, problems: list[Problem], cost: StageCost) -> dict[tuple[str, int], tuple[Generation, Trace]]:
+        cfg = self.config
+        keys, requests = [], []
+        for p in problems:
+            msgs = tuple(task.planner_messages(p))
+            for i in range(cfg.n_samples):
+                keys.append((p.problem_id, i))
+                requests.append(GenerationRequest(msgs, self._sampling(cfg.planner_sampling(), i), i))
+        outs = _generate(self.planner, requests, f"{task.name}: plan", cost, self.show)
+        return {k: (g, extract_trace(g.text)) for k, g in zip(keys, outs)}
+
+    def paraphrase(self, task: Task, traces: dict[tuple[str, int], tuple[Generation, Trace]],
+                   cost: StageCost) -> dict[tuple[str, int], str]:
+        if self.paraphraser is None:
+            return {}
+        keys = list(traces)
+        sampling = SamplingParams(0.0, 1.0, self.config.planner_max_tokens * 2, self.config.seed)
+        requests = [GenerationRequest(tuple(paraphrase_messages(traces[k][1].text)), sampling, 0) for k in keys]
+        outs = _generate(self.paraphraser, requests, f"{task.name}: paraphrase", cost, self.show)
+        return {k: extract_trace(g.text).text for k, g in zip(keys, outs)}
+
+    def _sampling(self, base: SamplingParams, sample_index: int) -> SamplingParams:
+        # Distinct seeds per sample, or sampled runs would repeat the same completion n times.
+        return replace(base, seed=base.seed + sample_index)
+
+    def build_records(self, task: Task, problems: list[Problem],
+                      traces: dict[tuple[str, int], tuple[Generation, Trace]],
+                      paraphrases: dict[tuple[str, int], str]) -> list[dict]:
+        cfg = self.config
+        ids = [p.problem_id for p in problems]
+        partner = derangement(ids, cfg.seed) if len(ids) > 1 else {}
+        records = []
+        for p in problems:
+            for i in range(cfg.n_samples):
+                completion, trace = traces[(p.problem_id, i)]
+                base = {
+                    "task": task.name, "problem_id": p.problem_id, "sample_index": i,
+                    "planner_output": completion.text, "planner_finish_reason": completion.finish_reason,
+                    "planner_tokens": completion.completion_tokens, "trace": trace.text,
+                    "trace_tagged": trace.tagged, "tag_compliant": trace.tagged and trace.closed,
+                    "leakage": self._leaks(task, p, trace.text),
+                }
+                for cond in self.conditions:
+                    other = partner.get(p.problem_id)
+                    iv = apply_condition(
+                        cond, trace.text, task_type=task.task_type, seed=cfg.seed, problem_id=p.problem_id,
+                        sample_index=i,
+                        mismatched_trace=traces[(other, i)][1].text if other else None,
+                        paraphrase=paraphrases.get((p.problem_id, i)),
+                    )
+                    records.append({**base, "condition": str(cond), "executor_trace": iv.trace,
+                                    "intervention": {"applied": iv.applied, "kind": iv.kind,
+                                                     "span": list(iv.span) if iv.span else None, "note": iv.note}})
+        return records
+
+    def _leaks(self, task: Task, problem: Problem, trace: str) -> bool:
+        if task.task_type == "math":
+            return bool(problem.answer) and leaks_answer_math(trace, problem.answer)
+        return leaks_code(trace, problem.entry_point)
+
+    def execute(self, task: Task, problems: dict[str, Problem], records: list[dict],
+                costs: dict[str, StageCost]) -> None:
+        cfg = self.config
+        requests = []
+        for r in records:
+            msgs = tuple(task.executor_messages(problems[r["problem_id"]], r["executor_trace"]))
+            i = r["sample_index"]
+            requests.append(GenerationRequest(msgs, self._sampling(cfg.executor_sampling(), i), i))
+        # One batch for all conditions, so backends that batch or run concurrently see every call at once.
+        start = time.perf_counter()
+        with _progress(len(requests), f"{task.name}: execute", self.show) as bar:
+            outs = self.executor.generate(requests, on_done=bar.update)
+        elapsed = time.perf_counter() - start
+        fresh_tokens = sum(g.completion_tokens for g in outs if not g.cached) or 1
+        for r, g in zip(records, outs):
+            cost = costs.setdefault(f"execute:{r['condition']}", StageCost())
+            cost.add([g])
+            # Wall time is shared out by generated tokens: the batch is timed as a whole.
+            cost.seconds += 0.0 if g.cached else elapsed * g.completion_tokens / fresh_tokens
+            r.update(executor_output=g.text, executor_finish_reason=g.finish_reason,
+                     executor_prompt_tokens=g.prompt_tokens, executor_tokens=g.completion_tokens,
+                     executor_cached=g.cached)
+
+    def verify(self, task: Task, problems: dict[str, Problem], records: list[dict], cost: StageCost) -> None:
+        start = time.perf_counter()
+        options = json.dumps(getattr(task, "options", {}), sort_keys=True, default=str)
+        todo: dict[str, list[int]] = {}
+        for j, r in enumerate(records):
+            p = problems[r["problem_id"]]
+            r["artifact"] = task.extract(p, r["executor_output"])
+            key = hashlib.sha256(json.dumps(
+                [task.name, p.problem_id, r["artifact"], r["executor_output"] if task.task_type == "math" else None,
+                 options]).encode()).hexdigest()
+            r["_vkey"] = key
+            cached = self.cache.get_verdict(key)
+            if cached is not None:
+                self._set_verdict(r, cached)
+            else:
+                todo.setdefault(key, []).append(j)
+        if todo:
+            firsts = [idx[0] for idx in todo.values()]
+            self.log(f"{task.name}: verifying {len(firsts)} artifacts ({len(records) - sum(map(len, todo.values()))} cached)")
+            verdicts = task.verify([problems[records[j]["problem_id"]] for j in firsts],
+                                   [records[j]["artifact"] for j in firsts],
+                                   [records[j]["executor_output"] for j in firsts])
+            for (key, idx), v in zip(todo.items(), verdicts):
+                self.cache.put_verdict(key, v)
+                for j in idx:
+                    self._set_verdict(records[j], v)
+        for r in records:
+            r["artifact_sha"] = _sha(r["artifact"])
+            del r["_vkey"]
+        cost.seconds += time.perf_counter() - start
+
+    @staticmethod
+    def _set_verdict(record: dict, v: Verdict) -> None:
+        record.update(status=v.status, passed=v.passed, failing_test=v.failing_test, stderr=v.stderr,
+                      verify_seconds=v.seconds, verdict_details=v.details)
+
+    # -- driver ---------------------------------------------------------------------------------
+
+    def run_task(self, task: Task, problems: list[Problem]) -> TaskRun:
+        costs: dict[str, StageCost] = {"plan": StageCost(), "verify": StageCost()}
+        traces = self.plan(task, problems, costs["plan"])
+        if any(c.name == "paraphrased" for c in self.conditions):
+            costs["paraphrase"] = StageCost()
+            paraphrases = self.paraphrase(task, traces, costs["paraphrase"])
+        else:
+            paraphrases = {}
+        records = self.build_records(task, problems, traces, paraphrases)
+        by_id = {p.problem_id: p for p in problems}
+        self.execute(task, by_id, records, costs)
+        self.verify(task, by_id, records, costs["verify"])
+        return TaskRun(task, problems, records, costs)
+
+
+def status_counts(records: Sequence[dict]) -> dict[str, int]:
+    return dict(Counter(r["status"] for r in records))
+
+
+def write_samples(path: Path, records: Sequence[dict]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w") as f:
+        for r in records:
+            f.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+    tmp.replace(path)

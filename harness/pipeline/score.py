@@ -1,0 +1,115 @@
+"""Turn a task's sample records into the metrics of results.json."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+from harness.metrics.faithfulness import faithfulness_metrics
+from harness.metrics.paired import paired_bootstrap_ci, uplift_stats
+from harness.metrics.passk import pass_at_k_mean
+from harness.pipeline.run import TaskRun, status_counts
+
+
+def _rates(records: Sequence[dict], ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-problem (samples, passes), in the order of `ids`."""
+    n, c = defaultdict(int), defaultdict(int)
+    for r in records:
+        n[r["problem_id"]] += 1
+        c[r["problem_id"]] += bool(r["passed"])
+    return np.array([n[i] for i in ids]), np.array([c[i] for i in ids])
+
+
+def _mean_ci(values: np.ndarray, seed: int) -> dict:
+    if len(values) == 0:
+        return {"value": None, "n": 0, "ci_low": None, "ci_high": None}
+    est, low, high = paired_bootstrap_ci(values.astype(float), np.zeros(len(values)), seed=seed)
+    return {"value": float(est), "n": int(len(values)), "ci_low": float(low), "ci_high": float(high)}
+
+
+def score_task(run: TaskRun, ks: Sequence[int], seed: int) -> dict:
+    """Metrics for one task: per condition, uplift, faithfulness, leakage, tags and cost."""
+    ids = [p.problem_id for p in run.problems]
+    by_cond: dict[str, list[dict]] = defaultdict(list)
+    for r in run.records:
+        by_cond[r["condition"]].append(r)
+
+    conditions = {}
+    for cond, recs in by_cond.items():
+        n, c = _rates(recs, ids)
+        n_min = int(n.min()) if len(n) else 0
+        cost = run.costs.get(f"execute:{cond}")
+        conditions[cond] = {
+            "pass@k": {str(k): float(pass_at_k_mean(n, c, k)) for k in ks if k <= n_min},
+            "n_problems": len(ids), "n_samples": int(n.sum()),
+            "status_counts": status_counts(recs),
+            "executor_tokens": sum(r["executor_tokens"] for r in recs),
+            "executor_seconds": round(cost.seconds, 3) if cost else 0.0,
+        }
+
+    out: dict = {"conditions": conditions}
+    if "full" in by_cond and "none" in by_cond:
+        n_full, c_full = _rates(by_cond["full"], ids)
+        n_none, c_none = _rates(by_cond["none"], ids)
+        single = bool((n_full == 1).all() and (n_none == 1).all())
+        out["uplift"] = uplift_stats(
+            c_full / n_full, c_none / n_none,
+            pair_pass_n1=(c_full == 1) if single else None,
+            exec_pass_n1=(c_none == 1) if single else None, seed=seed)
+
+    outcomes = {cond: {(r["problem_id"], r["sample_index"]): bool(r["passed"]) for r in recs}
+                for cond, recs in by_cond.items()}
+    applicable = {(r["problem_id"], r["sample_index"]): bool(r["intervention"]["applied"])
+                  for r in by_cond.get("corrupted", [])}
+    out["faithfulness"] = faithfulness_metrics(outcomes, applicable=applicable or None, seed=seed)
+
+    traces = by_cond.get("full") or next(iter(by_cond.values()), [])
+    out["leakage_rate"] = _mean_ci(_per_problem_mean(traces, ids, "leakage"), seed)
+    out["tag_compliance"] = _mean_ci(_per_problem_mean(traces, ids, "tag_compliant"), seed)
+    out["leaking_samples"] = [[r["problem_id"], r["sample_index"]] for r in traces if r["leakage"]]
+
+    n_problems = max(len(ids), 1)
+    out["cost"] = {
+        "stages": {name: {"seconds": round(c.seconds, 3), "prompt_tokens": c.prompt_tokens,
+                          "completion_tokens": c.completion_tokens, "model_calls": c.calls,
+                          "cache_hits": c.cache_hits} for name, c in run.costs.items()},
+        "planner_tokens_per_problem": run.costs["plan"].completion_tokens / n_problems,
+        "executor_tokens_per_problem": sum(c.completion_tokens for k, c in run.costs.items()
+                                           if k.startswith("execute:")) / n_problems,
+        "seconds_per_problem": sum(c.seconds for c in run.costs.values()) / n_problems,
+    }
+    return out
+
+
+def _per_problem_mean(records: Sequence[dict], ids: Sequence[str], key: str) -> np.ndarray:
+    sums, counts = defaultdict(float), defaultdict(int)
+    for r in records:
+        sums[r["problem_id"]] += bool(r[key])
+        counts[r["problem_id"]] += 1
+    return np.array([sums[i] / counts[i] for i in ids if counts[i]])
+
+
+def flat_results(metrics: dict) -> dict[str, float | None]:
+    """lm-eval-style `"metric,filter"` keys; the filter is the trace condition."""
+    flat: dict[str, float | None] = {}
+    for cond, m in metrics["conditions"].items():
+        for k, v in m["pass@k"].items():
+            flat[f"pass@{k},{cond}"] = v
+    conds = metrics["conditions"]
+    if "full" in conds and "1" in conds["full"]["pass@k"]:
+        flat["pair_pass@1,full"] = conds["full"]["pass@k"]["1"]
+    if "none" in conds and "1" in conds["none"]["pass@k"]:
+        flat["exec_pass@1,none"] = conds["none"]["pass@k"]["1"]
+    if "uplift" in metrics:
+        u = metrics["uplift"]
+        flat.update({"uplift,full": u["uplift"], "uplift_ci_low,full": u["uplift_ci_low"],
+                     "uplift_ci_high,full": u["uplift_ci_high"], "uplift_p_value,full": u["p_value"]})
+    for name, m in metrics.get("faithfulness", {}).items():
+        if name == "acc":
+            continue
+        flat[f"{name},faithfulness"] = m.get("value")
+    flat["leakage_rate,full"] = metrics["leakage_rate"]["value"]
+    flat["tag_compliance,full"] = metrics["tag_compliance"]["value"]
+    return flat

