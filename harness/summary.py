@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 from rich.table import Table
 
@@ -10,16 +12,20 @@ def _pct(x) -> str:
     return "—" if x is None else f"{100 * x:.1f}"
 
 
-def _ci(m: dict | None, key="value", lo="ci_low", hi="ci_high", scale=100) -> str:
+def _ci(m: dict | None, key="value", lo="ci_low", hi="ci_high", signed=True) -> str:
+    """A percentage with its CI; differences carry a sign, rates do not."""
     if not m or m.get(key) is None:
         return "—"
+    fmt = "{:+.1f}" if signed else "{:.1f}"
+    text = fmt.format(100 * m[key])
     if m.get(lo) is None:
-        return f"{scale * m[key]:+.1f}"
-    return f"{scale * m[key]:+.1f} [{scale * m[lo]:+.1f}, {scale * m[hi]:+.1f}]"
+        return text
+    return f"{text} [{fmt.format(100 * m[lo])}, {fmt.format(100 * m[hi])}]"
 
 
 def print_summary(results: dict, run_dir: str, console: Console | None = None) -> None:
-    console = console or Console(stderr=False)
+    # Piped output would otherwise be cut to 80 columns, wrapping every cell.
+    console = console or Console(width=None if sys.stdout.isatty() else 200)
     main = Table(title=f"tl-eval · {results['systems']['planner']} → {results['systems']['executor']}")
     for col in ("task", "n", "pair pass@1", "exec pass@1", "uplift (pp) [95% CI]", "p", "statuses (full)",
                 "plan tok/prob", "exec tok/prob", "s/prob"):
@@ -57,10 +63,11 @@ def print_summary(results: dict, run_dir: str, console: Console | None = None) -
         for task, m in faith_rows:
             acc = ", ".join(f"{c} {_pct(v['pass@k'].get('1'))}" for c, v in m["conditions"].items())
             f = m.get("faithfulness", {})
-            ft.add_row(task, acc, *(_ci(f.get(n)) for n in names), _ci(m["leakage_rate"]), _ci(m["tag_compliance"]))
+            ft.add_row(task, acc, *(_ci(f.get(n)) for n in names), _ci(m["leakage_rate"], signed=False),
+                       _ci(m["tag_compliance"], signed=False))
         console.print(ft)
     else:
-        console.print(f"leakage rate: " + ", ".join(f"{t} {_ci(m['leakage_rate'])}" for t, m in results["metrics"].items())
-                      + " · tag compliance: " + ", ".join(f"{t} {_ci(m['tag_compliance'])}"
-                                                          for t, m in results["metrics"].items()))
+        for t, m in results["metrics"].items():
+            console.print(f"{t}: leakage rate {_ci(m['leakage_rate'], signed=False)} % · "
+                          f"tag compliance {_ci(m['tag_compliance'], signed=False)} %")
     console.print(f"run directory: {run_dir}")

@@ -1,0 +1,106 @@
+"""Shared machinery of code tasks: extraction, CodeJob building, and verification in the sandbox."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from harness.task import Task
+from harness.types import Message, Problem, Verdict
+from harness.verify.code_job import CodeJob, CodeTest
+
+from tasks import prompts
+from tasks.code_extract import extract_program
+
+NO_CODE = {"reason": "no code found"}
+
+
+class CodeTask(Task):
+    """A task whose artifact is a program judged by trusted tests in the sandbox."""
+
+    task_type = "code"
+
+    def __init__(self) -> None:
+        self.options: dict[str, Any] = {}
+        self._verifier = None
+        self._limits: dict[str, float] = {}  # problem_id -> per-test time limit from the reference run
+
+    # -- subclass hooks -------------------------------------------------------------------------------------
+    def tests(self, problem: Problem) -> tuple[CodeTest, ...]:
+        """Trusted tests of one problem."""
+        raise NotImplementedError
+
+    def context(self, problem: Problem) -> str:
+        """Trusted source run before the candidate (imports, helpers, the reference program)."""
+        return ""
+
+    # -- Task interface -------------------------------------------------------------------------------------
+    def planner_messages(self, problem: Problem) -> list[Message]:
+        return prompts.planner_messages(problem)
+
+    def executor_messages(self, problem: Problem, trace: str | None) -> list[Message]:
+        return prompts.executor_messages(problem, trace)
+
+    def extract(self, problem: Problem, output: str) -> str | None:
+        signature = problem.prompt if problem.metadata.get("signature_prompt") else None
+        return extract_program(output, problem.entry_point, signature)
+
+    def build_job(self, problem: Problem, solution: str) -> CodeJob:
+        """The sandbox job judging `solution` against the problem's tests."""
+        entry = problem.entry_point or ""
+        # The context may hold the reference, which defines the entry point too; unbind it so that a
+        # candidate that never defines the function fails instead of being judged on the reference.
+        guard = f"\nglobals().pop({entry!r}, None)\n" if entry else ""
+        return CodeJob(solution=solution, entry_point=entry, tests=self.tests(problem),
+                       context=self.context(problem) + guard, job_id=problem.problem_id)
+
+    def verify(self, problems: Sequence[Problem], artifacts: Sequence[str | None],
+               outputs: Sequence[str]) -> list[Verdict]:
+        if not (len(problems) == len(artifacts) == len(outputs)):
+            raise ValueError("verify needs one artifact and one output per problem")
+        verdicts: list[Verdict | None] = [None] * len(problems)
+        todo: list[int] = []
+        for i, artifact in enumerate(artifacts):
+            if artifact is None or not artifact.strip():
+                verdicts[i] = Verdict("compile_error", details=dict(NO_CODE))
+            else:
+                todo.append(i)
+        if todo:
+            jobs = [self.build_job(problems[i], artifacts[i]) for i in todo]  # type: ignore[arg-type]
+            jobs = self._with_time_limits([problems[i] for i in todo], jobs)
+            for i, verdict in zip(todo, self.verifier().verify(jobs)):
+                verdicts[i] = verdict
+        return verdicts  # type: ignore[return-value]
+
+    def reference_artifact(self, problem: Problem) -> str | None:
+        return problem.reference
+
+    def close(self) -> None:
+        if self._verifier is not None:
+            self._verifier.close()
+            self._verifier = None
+
+    # -- helpers --------------------------------------------------------------------------------------------
+    def verifier(self):
+        """The sandbox verifier, started on first use (its probe and workers cost time)."""
+        if self._verifier is None:
+            from harness.verify.code import CodeVerifier, SandboxLimits
+
+            limits = self.options.get("sandbox_limits") or SandboxLimits()
+            self._verifier = CodeVerifier(limits, tier=self.options.get("sandbox_tier", "auto"),
+                                          allow_unsandboxed=bool(self.options.get("allow_unsandboxed", False)))
+        return self._verifier
+
+    def _with_time_limits(self, problems: Sequence[Problem], jobs: list[CodeJob]) -> list[CodeJob]:
+        """Per-test limits scaled from each reference's runtime (measured once per problem)."""
+        if not self.options.get("reference_time_limits", True):
+            return jobs
+        need = {p.problem_id: p for p in problems if p.reference and p.problem_id not in self._limits}
+        if need:
+            ref_jobs = [self.build_job(p, p.reference) for p in need.values()]  # type: ignore[arg-type]
+            for pid, limit in zip(need, self.verifier().reference_time_limits(ref_jobs)):
+                self._limits[pid] = limit
+        return [dataclasses.replace(job, time_limit_s=self._limits[p.problem_id])
+                if p.problem_id in self._limits and self._limits[p.problem_id] else job
+                for p, job in zip(problems, jobs)]

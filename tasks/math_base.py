@@ -1,0 +1,64 @@
+"""Shared machinery of math tasks: extraction and grading through the harness's math grader."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from harness.task import Task
+from harness.types import Message, Problem, Verdict
+
+from tasks import prompts
+
+
+class MathTask(Task):
+    """A task whose artifact is a final answer compared with a gold answer."""
+
+    task_type = "math"
+
+    def __init__(self) -> None:
+        self.options: dict[str, Any] = {}
+        self._grader = None
+
+    @property
+    def pipeline(self) -> str:
+        return self.options.get("math_pipeline", "strict")
+
+    def planner_messages(self, problem: Problem) -> list[Message]:
+        return prompts.planner_messages(problem)
+
+    def executor_messages(self, problem: Problem, trace: str | None) -> list[Message]:
+        return prompts.executor_messages(problem, trace)
+
+    def extract(self, problem: Problem, output: str) -> str | None:
+        from harness.verify.math_grader import extract_answer
+
+        return extract_answer(output or "", self.pipeline)
+
+    def verify(self, problems: Sequence[Problem], artifacts: Sequence[str | None],
+               outputs: Sequence[str]) -> list[Verdict]:
+        if not (len(problems) == len(artifacts) == len(outputs)):
+            raise ValueError("verify needs one artifact and one output per problem")
+        verdicts = self.grader().grade(list(outputs), [p.answer or "" for p in problems])
+        for verdict, artifact in zip(verdicts, artifacts):
+            if artifact is None and verdict.status != "no_answer":  # the caller found no answer: that stands
+                verdict.status = "no_answer"
+        return verdicts
+
+    def reference_artifact(self, problem: Problem) -> str | None:
+        """The reference solution's steps ending in the gold answer boxed, as a perfect executor would write."""
+        steps = (problem.reference or "").strip()
+        return f"{steps}\n\nThe final answer is $\\boxed{{{problem.answer}}}$.".lstrip()
+
+    def grader(self):
+        """The math grader, started on first use (its process pool costs time)."""
+        if self._grader is None:
+            from harness.verify.math_grader import MathGrader
+
+            self._grader = MathGrader(self.pipeline, timeout_s=float(self.options.get("grader_timeout_s", 5.0)))
+        return self._grader
+
+    def close(self) -> None:
+        if self._grader is not None:
+            self._grader.close()
+            self._grader = None
