@@ -317,10 +317,10 @@ def selfcheck_cmd(task_names, data_dir, limit, sandbox_tier, allow_unsandboxed) 
             artifacts = [r if task.task_type == "code" else task.extract(p, r or "") for p, r in zip(problems, refs)]
             try:
                 verdicts = task.verify(problems, artifacts, outputs)
+                tier = task.verifier().tier if task.task_type == "code" else None
             finally:
                 task.close()
             bad = [(p, v) for p, v in zip(problems, verdicts) if not v.passed]
-            tier = getattr(task, "sandbox_tier_used", None)
             click.echo(f"{task.name}: {len(problems) - len(bad)}/{len(problems)} references pass"
                        + (f" (sandbox tier: {tier})" if tier else ""))
             for p, v in bad:

@@ -31,6 +31,7 @@ class Prepared:
     planner_spec: object
     executor_spec: object
     paraphraser_spec: object | None
+    code_verifier: object | None = None  # shared by the run's code tasks; closed when the run ends
 
 
 def task_options(config: RunConfig) -> dict:
@@ -76,15 +77,25 @@ def prepare(config: RunConfig) -> Prepared:
                               "pass --paraphraser SPEC (e.g. --paraphraser frozen) or drop 'paraphrased'")
         paraphraser_spec = parse_spec(config.paraphraser, frozen=config.frozen_executor)
     tasks = load_task_problems(config.tasks, config)
+    code_verifier = None
     if any(t.task_type == "code" for t, _, _ in tasks):
-        from harness.verify.sandbox import probe_tier
+        from harness.verify.code import CodeVerifier
 
-        probe_tier(config.sandbox_tier, config.allow_unsandboxed)
-    for spec in {s.raw: s for s in (planner_spec, executor_spec, paraphraser_spec) if s is not None}.values():
-        preflight(spec)
-    if config.rm and not Path(config.rm).is_dir():
-        raise ConfigError(f"--rm {config.rm}: no such directory", "pass a directory written by `tl-eval train-rm`")
-    return Prepared(config, tasks, conditions, planner_spec, executor_spec, paraphraser_spec)
+        # Started now: its tier probe is a precondition, and all code tasks of the run share its workers.
+        code_verifier = CodeVerifier(task_options(config)["sandbox_limits"], config.sandbox_tier,
+                                     config.allow_unsandboxed)
+        for task, _, _ in tasks:
+            task.configure(code_verifier=code_verifier)
+    try:
+        for spec in {s.raw: s for s in (planner_spec, executor_spec, paraphraser_spec) if s is not None}.values():
+            preflight(spec)
+        if config.rm and not Path(config.rm).is_dir():
+            raise ConfigError(f"--rm {config.rm}: no such directory", "pass a directory written by `tl-eval train-rm`")
+    except BaseException:
+        if code_verifier is not None:
+            code_verifier.close()
+        raise
+    return Prepared(config, tasks, conditions, planner_spec, executor_spec, paraphraser_spec, code_verifier)
 
 
 def _short(spec_raw: str) -> str:
@@ -148,6 +159,8 @@ def run(prep: Prepared, show_progress: bool = True, log: Callable[[str], None] =
         for g in loaded.values():
             g.close()
         cache.close()
+        if prep.code_verifier is not None:
+            prep.code_verifier.close()
 
 
 def _load_scorer(rm_dir: str | None):

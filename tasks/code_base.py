@@ -77,13 +77,16 @@ class CodeTask(Task):
         return problem.reference
 
     def close(self) -> None:
-        if self._verifier is not None:
+        # A verifier passed in through `code_verifier` belongs to the caller, who closes it.
+        if self._verifier is not None and self._verifier is not self.options.get("code_verifier"):
             self._verifier.close()
-            self._verifier = None
+        self._verifier = None
 
     # -- helpers --------------------------------------------------------------------------------------------
     def verifier(self):
         """The sandbox verifier, started on first use (its probe and workers cost time)."""
+        if self._verifier is None and self.options.get("code_verifier") is not None:
+            self._verifier = self.options["code_verifier"]
         if self._verifier is None:
             from harness.verify.code import CodeVerifier, SandboxLimits
 

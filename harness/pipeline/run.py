@@ -129,7 +129,7 @@ class Evaluation:
                     "task": task.name, "problem_id": p.problem_id, "sample_index": i,
                     "planner_output": completion.text, "planner_finish_reason": completion.finish_reason,
                     "planner_tokens": completion.completion_tokens, "trace": trace.text,
-                    "trace_tagged": trace.tagged, "tag_compliant": trace.tagged and trace.closed,
+                    "trace_tagged": trace.tagged, "tag_compliant": tag_compliant(completion.text),
                     "leakage": self._leaks(task, p, trace.text),
                 }
                 for cond in self.conditions:
@@ -221,8 +221,14 @@ class Evaluation:
             paraphrases = {}
         records = self.build_records(task, problems, traces, paraphrases)
         by_id = {p.problem_id: p for p in problems}
-        self.execute(task, by_id, records, costs)
-        self.verify(task, by_id, records, costs["verify"])
+        # An intervention that could not be applied (no corruption fits the trace, one problem to mismatch)
+        # would only repeat `full`: it is recorded but neither executed nor scored.
+        active = [r for r in records if r["intervention"]["applied"] or r["condition"] in ("full", "none")]
+        for r in records:
+            if r not in active:
+                r.update(status=None, passed=None, skipped="not_applicable")
+        self.execute(task, by_id, active, costs)
+        self.verify(task, by_id, active, costs["verify"])
         return TaskRun(task, problems, records, costs)
 
 

@@ -34,17 +34,20 @@ def score_task(run: TaskRun, ks: Sequence[int], seed: int) -> dict:
     ids = [p.problem_id for p in run.problems]
     by_cond: dict[str, list[dict]] = defaultdict(list)
     for r in run.records:
-        by_cond[r["condition"]].append(r)
+        # Skipped interventions and infrastructure failures say nothing about the models.
+        if r["status"] is not None and r["status"] != "sandbox_error":
+            by_cond[r["condition"]].append(r)
 
     conditions = {}
     for cond, recs in by_cond.items():
         n, c = _rates(recs, ids)
+        n, c = n[n > 0], c[n > 0]  # problems with no scored sample under this condition drop out
         n_min = int(n.min()) if len(n) else 0
         cost = run.costs.get(f"execute:{cond}")
         conditions[cond] = {
             "pass@k": {str(k): float(pass_at_k_mean(n, c, k)) for k in ks if k <= n_min},
-            "n_problems": len(ids), "n_samples": int(n.sum()),
-            "status_counts": status_counts(recs),
+            "n_problems": int(len(n)), "n_samples": int(n.sum()),
+            "status_counts": status_counts([r for r in run.records if r["condition"] == cond and r["status"]]),
             "executor_tokens": sum(r["executor_tokens"] for r in recs),
             "executor_seconds": round(cost.seconds, 3) if cost else 0.0,
         }
@@ -53,6 +56,8 @@ def score_task(run: TaskRun, ks: Sequence[int], seed: int) -> dict:
     if "full" in by_cond and "none" in by_cond:
         n_full, c_full = _rates(by_cond["full"], ids)
         n_none, c_none = _rates(by_cond["none"], ids)
+        both = (n_full > 0) & (n_none > 0)
+        n_full, c_full, n_none, c_none = n_full[both], c_full[both], n_none[both], c_none[both]
         single = bool((n_full == 1).all() and (n_none == 1).all())
         out["uplift"] = uplift_stats(
             c_full / n_full, c_none / n_none,
@@ -62,7 +67,7 @@ def score_task(run: TaskRun, ks: Sequence[int], seed: int) -> dict:
     outcomes = {cond: {(r["problem_id"], r["sample_index"]): bool(r["passed"]) for r in recs}
                 for cond, recs in by_cond.items()}
     applicable = {(r["problem_id"], r["sample_index"]): bool(r["intervention"]["applied"])
-                  for r in by_cond.get("corrupted", [])}
+                  for r in run.records if r["condition"] == "corrupted"}
     out["faithfulness"] = faithfulness_metrics(outcomes, applicable=applicable or None, seed=seed)
 
     traces = by_cond.get("full") or next(iter(by_cond.values()), [])
@@ -70,6 +75,8 @@ def score_task(run: TaskRun, ks: Sequence[int], seed: int) -> dict:
     out["tag_compliance"] = _mean_ci(_per_problem_mean(traces, ids, "tag_compliant"), seed)
     out["leaking_samples"] = [[r["problem_id"], r["sample_index"]] for r in traces if r["leakage"]]
 
+    out["not_applicable"] = {c: sum(1 for r in run.records if r["condition"] == c and r.get("skipped"))
+                             for c in {r["condition"] for r in run.records if r.get("skipped")}}
     n_problems = max(len(ids), 1)
     out["cost"] = {
         "stages": {name: {"seconds": round(c.seconds, 3), "prompt_tokens": c.prompt_tokens,
