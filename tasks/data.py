@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +70,33 @@ def require_fields(row: dict[str, Any], fields: tuple[str, ...], where: str) -> 
                             "use a file in the benchmark's published schema")
 
 
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the dataset hub answers a TCP connect; `datasets` itself retries for ~25 s before giving up."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+        return False
+    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
+    try:
+        socket.create_connection((host.split(":")[0], int(host.split(":")[1]) if ":" in host else 443),
+                                 timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _offline():
+    """Offline mode for one call: the libraries read their env vars at import, so set their flags instead."""
+    import datasets.config
+    import huggingface_hub.constants
+
+    saved = (huggingface_hub.constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE)
+    huggingface_hub.constants.HF_HUB_OFFLINE = datasets.config.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        huggingface_hub.constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE = saved
+
+
 def load_hub(name: str, config: str | None, split: str, rel: str) -> list[dict[str, Any]]:
     """Rows of a hub dataset split through `datasets`; unreachable hub -> DataError with the offline fix."""
     try:
@@ -75,7 +105,12 @@ def load_hub(name: str, config: str | None, split: str, rel: str) -> list[dict[s
         raise DataError(f"cannot load {name}: the `datasets` package is missing",
                         OFFLINE_FIX.format(rel=rel) + ", or pip install datasets") from None
     try:
-        ds = datasets.load_dataset(name, config, split=split)
+        if _hub_reachable():
+            ds = datasets.load_dataset(name, config, split=split)
+        else:
+            # Offline: use the local datasets cache if it has the set, and fail at once instead of retrying.
+            with _offline():
+                ds = datasets.load_dataset(name, config, split=split)
     except ValueError as exc:
         if "split" in str(exc).lower():
             raise DataError(f"{name} has no split {split!r}", "choose one of the dataset's splits") from None
