@@ -17,8 +17,9 @@ class CodeTest:
 class CodeJob:
     """One program to judge against its tests.
 
-    `context` is trusted source run before the tests (imports, helper functions the tests use, e.g. the
-    reference program); it runs before `solution`, so the candidate's definitions win.
+    `context` is trusted source the tests run in (imports, helper functions the tests use, e.g. the
+    reference program). Tests and context run in the sandbox's trusted worker; the untrusted `solution`
+    runs alone in a child and only answers calls to `entry_point` with plain data.
     """
 
     solution: str  # untrusted: the extracted program

@@ -1,0 +1,210 @@
+"""The trusted side of one test: runs context + test code in the worker, forwarding entry-point calls to the child.
+
+Only this module decides that a test passed, and only after the test code returned normally; that decision is
+the pass marker. The child can end a test early (exit, crash, hang) but every such ending is a non-pass.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import select
+import signal
+import time
+import traceback
+
+from harness.verify.sandbox import codec
+from harness.verify.sandbox.protocol import FrameError, FrameReader, write_frame
+
+EXCERPT = 2000
+
+
+class Stop(BaseException):
+    """Ends a test from inside the trusted test code; a BaseException so that `except Exception` can't eat it."""
+
+    def __init__(self, status: str, reason: str, stderr: str = ""):
+        super().__init__(reason)
+        self.status, self.reason, self.stderr = status, reason, stderr
+
+
+class CandidateError(Exception):
+    """Stands in for an exception of a non-builtin class raised by the candidate."""
+
+
+class ChildLink:
+    """The worker's end of the pipes to one child, with the test's wall deadline and the output cap."""
+
+    def __init__(self, pid: int, req_w: int, resp_r: int, out_r: int, deadline: float, output_bytes: int):
+        self.pid, self.req_w, self.resp_r, self.out_r = pid, req_w, resp_r, out_r
+        self.deadline, self.output_bytes = deadline, output_bytes
+        self.reader = FrameReader()
+        self.output = bytearray()
+        self.output_total = 0
+        self.calls = 0
+
+    def _drain_output(self) -> None:
+        chunk = os.read(self.out_r, 1 << 16)
+        if not chunk:
+            os.close(self.out_r)
+            self.out_r = -1
+            return
+        self.output_total += len(chunk)
+        if len(self.output) < 2 * EXCERPT:
+            self.output += chunk[: 2 * EXCERPT - len(self.output)]
+        if self.output_total > self.output_bytes:
+            raise Stop("fail", f"output limit exceeded ({self.output_bytes} bytes)", self.stderr_excerpt())
+
+    def stderr_excerpt(self) -> str:
+        return self.output[:EXCERPT].decode("utf-8", "replace")
+
+    def wait_frame(self) -> dict:
+        """The child's next frame; raises Stop on deadline, exit, output flood or garbage."""
+        poller = select.poll()
+        poller.register(self.resp_r, select.POLLIN)
+        if self.out_r >= 0:
+            poller.register(self.out_r, select.POLLIN)
+        while True:
+            try:
+                frame = self.reader.next_frame()
+            except FrameError as e:
+                raise Stop("fail", f"the program corrupted its reply channel: {e}", self.stderr_excerpt())
+            if frame is not None:
+                return frame
+            if self.reader.eof:
+                raise Stop("fail", "the program exited before the tests finished", self.stderr_excerpt())
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise Stop("timeout", "wall-clock limit reached", self.stderr_excerpt())
+            for fd, _ in poller.poll(remaining * 1000):
+                if fd == self.resp_r:
+                    self.reader.feed(fd)
+                elif fd == self.out_r:
+                    self._drain_output()
+                    if self.out_r < 0:
+                        poller.unregister(fd)
+
+    def call(self, args: tuple, kwargs: dict):
+        try:
+            request = {"args": codec.encode(list(args)), "kwargs": codec.encode(dict(kwargs))}
+        except codec.NotPlainData as e:
+            raise Stop("sandbox_error", f"a test passes a non-plain argument to the entry point: {e}")
+        self.calls += 1
+        try:
+            write_frame(self.req_w, request)
+        except BrokenPipeError:
+            raise Stop("fail", "the program exited before the tests finished", self.stderr_excerpt()) from None
+        return _reply_value(self.wait_frame(), self.stderr_excerpt)
+
+
+def _reply_value(frame: dict, stderr):
+    kind = frame.get("kind") if isinstance(frame, dict) else None
+    if kind == "ok":
+        try:
+            return codec.decode(frame["value"])
+        except (ValueError, KeyError, TypeError, RecursionError) as e:
+            raise Stop("fail", f"undecodable return value: {e}", stderr()) from None
+    if kind == "not_plain":
+        raise Stop("fail", f"returned a value that is not plain data: {frame.get('message', '')}", stderr())
+    if kind == "raise":
+        raise _rebuild_exception(frame)
+    if kind == "abort":
+        raise Stop("fail", f"the program raised {frame.get('type')} inside a call", str(frame.get("traceback", "")))
+    raise Stop("fail", f"unexpected reply {str(kind)[:40]!r} from the program", stderr())
+
+
+def _rebuild_exception(frame: dict) -> BaseException:
+    """A builtin exception of the same class, so tests that expect e.g. ValueError still see one."""
+    name, message = str(frame.get("type")), str(frame.get("message", ""))
+    cls = getattr(builtins, name, None) if frame.get("builtin") else None
+    exc: BaseException | None = None
+    if isinstance(cls, type) and issubclass(cls, Exception):
+        try:
+            exc = cls(message)
+        except Exception:
+            exc = None
+    if exc is None:
+        exc = CandidateError(f"{name}: {message}")
+    exc._tl_candidate = {"type": name, "traceback": str(frame.get("traceback", ""))[-EXCERPT:]}  # type: ignore[attr-defined]
+    return exc
+
+
+class _Proxy:
+    """What the test code sees under the entry point's name."""
+
+    def __init__(self, link: ChildLink):
+        self._link = link
+
+    def __call__(self, *args, **kwargs):
+        return self._link.call(args, kwargs)
+
+
+def _failing_line(exc: BaseException, test_code: str) -> str | None:
+    line = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename == "<test>":
+            line = lineno
+    lines = test_code.splitlines()
+    return lines[line - 1].strip()[:500] if line and 0 < line <= len(lines) else None
+
+
+def _alarm(signum, frame):
+    raise Stop("timeout", "wall-clock limit reached")
+
+
+def run_test(link: ChildLink, context_code, test_code: str, entry_point: str) -> dict:
+    """Outcome of one test: {status, reason, stderr, failing_line}; status "pass" only if the test code returned."""
+    out = {"status": "pass", "reason": "", "stderr": "", "failing_line": None}
+    old = signal.signal(signal.SIGALRM, _alarm)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, max(link.deadline - time.monotonic(), 0.001))
+        try:
+            first = link.wait_frame()
+            kind = first.get("kind") if isinstance(first, dict) else None
+            if kind != "ready":
+                return {**out, **_load_failure(kind, first, link)}
+            ns = {"__name__": "__tltest__", "__builtins__": builtins}
+            try:
+                exec(context_code, ns)
+            except Exception as e:  # trusted task code failed: the infrastructure's fault, not the model's
+                raise Stop("sandbox_error", f"the task's context raised {type(e).__name__}: {str(e)[:300]}") from None
+            ns[entry_point] = _Proxy(link)
+            exec(compile(test_code, "<test>", "exec"), ns)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except Stop as s:
+        out.update(status=s.status, reason=s.reason, stderr=s.stderr)
+    except BaseException as e:  # noqa: BLE001 - every other ending of the test code is a verdict, not a crash
+        cand = getattr(e, "_tl_candidate", None)
+        out["failing_line"] = _failing_line(e, test_code)
+        if cand is not None:
+            memory = cand["type"] == "MemoryError"
+            out.update(status="fail" if memory else "runtime_error",
+                       reason="memory limit exceeded" if memory else f"the program raised {cand['type']}",
+                       stderr=cand["traceback"])
+        elif isinstance(e, AssertionError):
+            out.update(status="fail", reason="assertion failed", stderr=link.stderr_excerpt())
+        else:
+            out.update(status="fail", reason=f"the test raised {type(e).__name__}: {str(e)[:300]}",
+                       stderr=link.stderr_excerpt())
+    finally:
+        signal.signal(signal.SIGALRM, old)
+    if out["status"] != "pass" and not out["stderr"]:
+        out["stderr"] = link.stderr_excerpt()
+    return out
+
+
+def _load_failure(kind, frame: dict, link: ChildLink) -> dict:
+    tb = str(frame.get("traceback", ""))[-EXCERPT:] if isinstance(frame, dict) else ""
+    if kind == "compile_error":
+        return {"status": "compile_error", "reason": f"{frame.get('type')} while compiling", "stderr": tb}
+    if kind == "missing":
+        return {"status": "runtime_error", "reason": str(frame.get("message")), "stderr": link.stderr_excerpt()}
+    if kind == "raise":
+        memory = frame.get("type") == "MemoryError"
+        return {"status": "fail" if memory else "runtime_error",
+                "reason": "memory limit exceeded" if memory else f"the program raised {frame.get('type')} on load",
+                "stderr": tb}
+    if kind == "abort":
+        return {"status": "fail", "reason": f"the program raised {frame.get('type')} before the tests ran", "stderr": tb}
+    return {"status": "fail", "reason": f"unexpected message {str(kind)[:40]!r} from the program",
+            "stderr": link.stderr_excerpt()}

@@ -1,0 +1,68 @@
+"""Length-prefixed JSON frames over pipes, between host and worker and between worker and child."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+
+HEADER = struct.Struct(">I")
+MAX_FRAME = 64 * 1024 * 1024
+
+
+class FrameError(Exception):
+    """The peer sent something that is not a frame (a bug, or an attack from the child's side)."""
+
+
+def pack(obj) -> bytes:
+    body = json.dumps(obj, separators=(",", ":")).encode()
+    return HEADER.pack(len(body)) + body
+
+
+def write_frame(fd: int, obj) -> None:
+    data = memoryview(pack(obj))
+    while data:
+        n = os.write(fd, data)
+        data = data[n:]
+
+
+class FrameReader:
+    """Accumulates bytes from a non-blocking or polled fd and hands out whole frames."""
+
+    def __init__(self, max_frame: int = MAX_FRAME):
+        self.buf = bytearray()
+        self.max_frame = max_frame
+        self.eof = False
+
+    def feed(self, fd: int) -> None:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            self.eof = True
+        self.buf += chunk
+
+    def next_frame(self):
+        """The next complete frame, or None if more bytes are needed."""
+        if len(self.buf) < HEADER.size:
+            return None
+        (size,) = HEADER.unpack_from(self.buf)
+        if size > self.max_frame:
+            raise FrameError(f"frame of {size} bytes exceeds the {self.max_frame}-byte limit")
+        if len(self.buf) < HEADER.size + size:
+            return None
+        body = bytes(self.buf[HEADER.size:HEADER.size + size])
+        del self.buf[:HEADER.size + size]
+        try:
+            return json.loads(body)
+        except ValueError as e:
+            raise FrameError(f"undecodable frame: {e}") from None
+
+
+def read_frame_blocking(fd: int, reader: FrameReader):
+    """Block until one frame arrives; None at end of stream."""
+    while True:
+        frame = reader.next_frame()
+        if frame is not None:
+            return frame
+        if reader.eof:
+            return None
+        reader.feed(fd)

@@ -1,0 +1,77 @@
+"""A seccomp-BPF deny-list for the child: no sockets, no namespaces, no tracing, no mounts, no kernel admin.
+
+Hand-written BPF through ctypes + prctl rather than libseccomp: the filter is a flat deny-list of about thirty
+syscall numbers, and this way the sandbox works where libseccomp.so or a Python binding for the venv's
+interpreter is missing (Debian's python3-seccomp only serves the system Python).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import platform
+
+# Syscall numbers per architecture (x86_64: arch/x86/entry/syscalls/syscall_64.tbl; aarch64: asm-generic).
+_NAMES = ("socket", "ptrace", "mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "kexec_load",
+          "kexec_file_load", "bpf", "perf_event_open", "keyctl", "add_key", "request_key", "init_module",
+          "finit_module", "delete_module", "reboot", "swapon", "swapoff", "process_vm_readv",
+          "process_vm_writev", "userfaultfd", "io_uring_setup", "open_by_handle_at", "acct",
+          "settimeofday", "clock_settime", "open_tree", "move_mount", "fsopen", "fsmount", "mount_setattr")
+_TABLES = {
+    "x86_64": (0xC000003E, dict(zip(_NAMES, (
+        41, 101, 165, 166, 155, 161, 272, 308, 246, 320, 321, 298, 250, 248, 249, 175, 313, 176, 169, 167,
+        168, 310, 311, 323, 425, 304, 163, 164, 227, 428, 429, 430, 432, 442))), {"clone": 56, "clone3": 435}),
+    "aarch64": (0xC00000B7, dict(zip(_NAMES, (
+        198, 117, 40, 39, 41, 51, 97, 268, 104, 294, 280, 241, 219, 217, 218, 105, 273, 106, 142, 224, 225,
+        270, 271, 282, 425, 265, 89, 170, 112, 428, 429, 430, 432, 442))), {"clone": 220, "clone3": 435}),
+}
+_CLONE_NS_FLAGS = 0x7E020000  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
+
+_LD_W_ABS, _JEQ_K, _JSET_K, _JGE_K, _RET_K = 0x20, 0x15, 0x45, 0x35, 0x06
+_RET_KILL_PROCESS, _RET_ALLOW, _RET_ERRNO = 0x80000000, 0x7FFF0000, 0x00050000
+_PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 38, 22, 2
+
+
+class _Insn(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+
+class _Prog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_Insn))]
+
+
+def supported() -> bool:
+    return platform.machine() in _TABLES
+
+
+def build_filter() -> list[tuple[int, int, int, int]]:
+    """The BPF program as (code, jt, jf, k) tuples for this machine's architecture."""
+    arch, numbers, clone = _TABLES[platform.machine()]
+    eperm = _RET_ERRNO | errno.EPERM
+    prog = [(_LD_W_ABS, 0, 0, 4), (_JEQ_K, 1, 0, arch), (_RET_K, 0, 0, _RET_KILL_PROCESS), (_LD_W_ABS, 0, 0, 0)]
+    if platform.machine() == "x86_64":
+        prog += [(_JGE_K, 0, 1, 0x40000000), (_RET_K, 0, 0, eperm)]  # the x32 ABI aliases every syscall
+    for nr in sorted(set(numbers.values())):
+        prog += [(_JEQ_K, 0, 1, nr), (_RET_K, 0, 0, eperm)]
+    # clone3 passes flags in memory that BPF cannot read: ENOSYS makes glibc fall back to clone.
+    prog += [(_JEQ_K, 0, 1, clone["clone3"]), (_RET_K, 0, 0, _RET_ERRNO | errno.ENOSYS)]
+    prog += [(_JEQ_K, 0, 3, clone["clone"]), (_LD_W_ABS, 0, 0, 16),  # low word of args[0] (little-endian)
+             (_JSET_K, 0, 1, _CLONE_NS_FLAGS), (_RET_K, 0, 0, eperm)]
+    prog += [(_RET_K, 0, 0, _RET_ALLOW)]
+    return prog
+
+
+def install() -> None:
+    """Set no_new_privs and load the filter into the calling process (inherited by everything it forks)."""
+    if not supported():
+        raise OSError(errno.ENOSYS, f"no seccomp syscall table for {platform.machine()}")
+    libc = ctypes.CDLL(None, use_errno=True)
+    insns = build_filter()
+    arr = (_Insn * len(insns))(*[_Insn(*i) for i in insns])
+    prog = _Prog(len(insns), arr)
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, "prctl(PR_SET_NO_NEW_PRIVS) failed")
+    if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"prctl(PR_SET_SECCOMP) failed: {errno.errorcode.get(e, e)}")
