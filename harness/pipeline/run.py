@@ -7,7 +7,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -97,7 +97,7 @@ class Evaluation:
             msgs = tuple(task.planner_messages(p))
             for i in range(cfg.n_samples):
                 keys.append((p.problem_id, i))
-                requests.append(GenerationRequest(msgs, self._sampling(cfg.planner_sampling(), i), i))
+                requests.append(GenerationRequest(msgs, cfg.planner_sampling(), i))
         outs = _generate(self.planner, requests, f"{task.name}: plan", cost, self.show)
         return {k: (g, extract_trace(g.text)) for k, g in zip(keys, outs)}
 
@@ -110,10 +110,6 @@ class Evaluation:
         requests = [GenerationRequest(tuple(paraphrase_messages(traces[k][1].text)), sampling, 0) for k in keys]
         outs = _generate(self.paraphraser, requests, f"{task.name}: paraphrase", cost, self.show)
         return {k: extract_trace(g.text).text for k, g in zip(keys, outs)}
-
-    def _sampling(self, base: SamplingParams, sample_index: int) -> SamplingParams:
-        # Distinct seeds per sample, or sampled runs would repeat the same completion n times.
-        return replace(base, seed=base.seed + sample_index)
 
     def build_records(self, task: Task, problems: list[Problem],
                       traces: dict[tuple[str, int], tuple[Generation, Trace]],
@@ -157,7 +153,8 @@ class Evaluation:
         for r in records:
             msgs = tuple(task.executor_messages(problems[r["problem_id"]], r["executor_trace"]))
             i = r["sample_index"]
-            requests.append(GenerationRequest(msgs, self._sampling(cfg.executor_sampling(), i), i))
+            # Backends derive each sample's seed from (seed, sample_index): see harness.models.seeds.
+            requests.append(GenerationRequest(msgs, cfg.executor_sampling(), i))
         # One batch for all conditions, so backends that batch or run concurrently see every call at once.
         start = time.perf_counter()
         with _progress(len(requests), f"{task.name}: execute", self.show) as bar:
