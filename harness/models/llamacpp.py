@@ -1,0 +1,180 @@
+"""llama-cpp-python in process: any GGUF, and the builtin models. One prompt per call (it does not batch)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from harness.errors import ConfigError, ModelError
+from harness.models.base import Generator
+from harness.models.builtin import builtin_path
+from harness.models.files import fingerprint_file
+from harness.models.seeds import request_seed
+from harness.models.spec import ModelSpec, float_option, int_option
+from harness.types import Generation, GenerationRequest
+
+log = logging.getLogger(__name__)
+
+DEFAULT_N_CTX = 4096
+
+
+def require_llama_cpp() -> None:
+    """ModelError with the install command when llama-cpp-python is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise ModelError(
+            "llama-cpp-python is not installed (it runs GGUF models on the CPU)",
+            "pip install 'tl-eval[cpu]' (it compiles from source in about 7 minutes)",
+        )
+
+
+def gguf_path(spec: ModelSpec) -> Path:
+    """The GGUF file a builtin/llamacpp spec runs, verified (builtin) or checked to exist."""
+    if spec.kind == "builtin":
+        return builtin_path(spec.target)
+    path = Path(spec.target)
+    if not path.is_file():
+        raise ModelError(f"GGUF file {path} does not exist", "check the path, or use builtin:qwen2.5-coder-0.5b-instruct")
+    with open(path, "rb") as handle:
+        if handle.read(4) != b"GGUF":
+            raise ModelError(f"{path} is not a GGUF file (no GGUF magic)", "convert the model with llama.cpp's convert_hf_to_gguf.py")
+    return path
+
+
+def lora_path(spec: ModelSpec) -> Path | None:
+    """The LoRA adapter GGUF named by `?lora=`, checked to exist."""
+    lora = spec.options.get("lora")
+    if not lora:
+        return None
+    path = Path(lora).expanduser()
+    if not path.is_file():
+        raise ModelError(
+            f"LoRA adapter {path} does not exist",
+            "convert a peft adapter with llama.cpp's convert_lora_to_gguf.py and pass its .gguf file",
+        )
+    return path
+
+
+class LlamaCppGenerator(Generator):
+    """A GGUF model run by llama-cpp-python, loaded lazily once and reused; calls are serialised."""
+
+    def __init__(self, spec: ModelSpec, n_threads: int | None = None, n_ctx: int | None = None):
+        require_llama_cpp()
+        self.spec = spec.raw
+        self._spec = spec
+        self._path = gguf_path(spec)
+        self._lora = lora_path(spec)
+        requested = n_ctx or int_option(spec, "n_ctx", DEFAULT_N_CTX, minimum=16)
+        # llama.cpp pads the context to a multiple of 256 but llama-cpp-python sizes its token buffer with
+        # the requested value, and a prompt between the two overflows it: ask for the padded size.
+        self.n_ctx = -(-requested // 256) * 256
+        self.n_threads = n_threads or int_option(spec, "n_threads", os.cpu_count() or 1, minimum=1)
+        self._n_batch = int_option(spec, "n_batch", 512, minimum=1)
+        self._n_gpu_layers = int_option(spec, "n_gpu_layers", 0)
+        self._lora_scale = float_option(spec, "lora_scale", 1.0)
+        self._chat_format = spec.options.get("chat_format") or None
+        self._llama = None
+        self._lock = threading.Lock()  # a llama.cpp context is not thread-safe
+
+    def fingerprint(self) -> str:
+        # Content hashes, not paths: the same weights anywhere share cache entries. n_threads is left out
+        # on purpose (performance only); n_ctx changes outputs through clamping of max_tokens.
+        weights = fingerprint_file(self._path)
+        parts = [f"llamacpp:{weights}", f"n_ctx={self.n_ctx}"]
+        if self._spec.kind == "builtin":
+            parts[0] = f"builtin:{self._spec.target}:{weights}"
+        if self._lora is not None:
+            parts.append(f"lora={fingerprint_file(self._lora)}@{self._lora_scale}")
+        if self._chat_format:
+            parts.append(f"chat_format={self._chat_format}")
+        return "|".join(parts)
+
+    def _model(self):
+        if self._llama is None:
+            from llama_cpp import Llama
+
+            try:
+                self._llama = Llama(
+                    model_path=str(self._path),
+                    n_ctx=self.n_ctx,
+                    n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads,
+                    n_batch=min(self._n_batch, self.n_ctx),
+                    n_gpu_layers=self._n_gpu_layers,
+                    lora_path=str(self._lora) if self._lora else None,
+                    lora_scale=self._lora_scale,
+                    chat_format=self._chat_format,
+                    verbose=False,
+                )
+            except (ValueError, RuntimeError) as err:
+                raise ModelError(f"llama.cpp cannot load {self._path}: {err}", "check that the file is a complete GGUF model") from err
+        return self._llama
+
+    def _one(self, request: GenerationRequest) -> Generation:
+        sampling = request.sampling
+        start = time.perf_counter()
+        llama = self._model()
+        # Forget the previous prompt: reusing its KV prefix changes the logits' rounding, and so sampled
+        # tokens, making an output depend on what ran before it.
+        llama.reset()
+        try:
+            # top_k=0 and min_p=0 turn off llama.cpp's extra samplers: temperature and top_p mean what they
+            # mean for the other backends; temperature 0 is greedy.
+            out = llama.create_chat_completion(
+                messages=[dict(m) for m in request.messages],
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                top_k=0,
+                min_p=0.0,
+                max_tokens=sampling.max_tokens,
+                stop=list(sampling.stop) or None,
+                seed=request_seed(request),
+            )
+        except ValueError as err:
+            if "exceed context window" not in str(err):
+                raise
+            # One over-long prompt must not end a whole evaluation: report it as this request's error.
+            log.warning("prompt longer than n_ctx=%d for %s: %s", self.n_ctx, self.spec, err)
+            return Generation(text="", finish_reason="error", seconds=time.perf_counter() - start)
+        choice = out["choices"][0]
+        usage = out.get("usage") or {}
+        return Generation(
+            text=choice["message"].get("content") or "",
+            finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            seconds=time.perf_counter() - start,
+        )
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        on_done: Callable[[int, Generation], None] | None = None,
+    ) -> list[Generation]:
+        results = []
+        with self._lock:
+            for i, request in enumerate(requests):
+                gen = self._one(request)
+                results.append(gen)
+                if on_done is not None:
+                    on_done(i, gen)
+        return results
+
+    def close(self) -> None:
+        if self._llama is not None:
+            self._llama.close()
+            self._llama = None
+
+
+def check_int_options(spec: ModelSpec) -> None:
+    """Validate numeric options early (preflight), so typos fail before any generation."""
+    for key in ("n_ctx", "n_threads", "n_batch", "n_gpu_layers"):
+        int_option(spec, key, 0)
+    float_option(spec, "lora_scale", 1.0)
+    if spec.options.get("chat_format") == "":
+        raise ConfigError(f"empty chat_format in {spec.raw!r}", "drop the option to use the GGUF's own chat template")

@@ -1,0 +1,200 @@
+"""In-process vLLM on NVIDIA GPUs: tensor parallel inside one engine, data parallel across worker processes."""
+
+from __future__ import annotations
+
+import importlib.util
+import multiprocessing as mp
+import os
+import queue
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ModelError
+from harness.models.base import Generator
+from harness.models.hf import _dir_digest
+from harness.models.seeds import request_seed
+from harness.models.spec import ModelSpec, float_option, int_option
+from harness.types import Generation, GenerationRequest
+
+
+def _gpu_count() -> int:
+    if importlib.util.find_spec("torch") is None:
+        return 0
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def preflight_vllm(spec: ModelSpec) -> None:
+    """ModelError unless vLLM is importable and enough CUDA GPUs are visible for tp × dp."""
+    problems = []
+    if importlib.util.find_spec("vllm") is None:
+        problems.append("vLLM is not installed (pip install 'tl-eval[gpu]')")
+    gpus = _gpu_count()
+    need = int_option(spec, "tensor_parallel_size", 1, minimum=1) * int_option(spec, "data_parallel_size", 1, minimum=1)
+    if gpus == 0:
+        problems.append("no CUDA GPU found")
+    elif gpus < need:
+        problems.append(f"tensor_parallel_size × data_parallel_size = {need} GPUs requested, {gpus} visible")
+    float_option(spec, "gpu_memory_utilization", 0.9)
+    if problems:
+        raise ModelError(
+            f"{spec.raw} cannot run: " + "; ".join(problems),
+            "run vllm: models on a machine with NVIDIA GPUs and `pip install 'tl-eval[gpu]'`, "
+            "or use builtin:/llamacpp: (CPU), hf: or openai: instead",
+        )
+    lora = spec.options.get("lora")
+    if lora and not Path(lora).expanduser().is_dir():
+        raise ModelError(f"LoRA adapter folder {lora} does not exist", "pass the peft adapter directory the trainer wrote")
+
+
+def _engine_kwargs(spec: ModelSpec) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "model": spec.target,
+        "tensor_parallel_size": int_option(spec, "tensor_parallel_size", 1, minimum=1),
+        "gpu_memory_utilization": float_option(spec, "gpu_memory_utilization", 0.9),
+        "dtype": spec.options.get("dtype", "auto"),
+    }
+    if "max_model_len" in spec.options:
+        kwargs["max_model_len"] = int_option(spec, "max_model_len", 0, minimum=1)
+    if "revision" in spec.options:
+        kwargs["revision"] = spec.options["revision"]
+    if spec.options.get("lora"):
+        kwargs["enable_lora"] = True
+    return kwargs
+
+
+def _run_chunk(llm, lora: str | None, payload: list[tuple[int, list[dict], dict]]) -> list[tuple[int, dict]]:
+    from vllm import SamplingParams
+
+    params = [SamplingParams(n=1, **p) for _, _, p in payload]
+    kwargs = {}
+    if lora:
+        from vllm.lora.request import LoRARequest
+
+        kwargs["lora_request"] = LoRARequest("adapter", 1, lora)
+    outputs = llm.chat([m for _, m, _ in payload], sampling_params=params, use_tqdm=False, **kwargs)
+    results = []
+    for (index, _, _), out in zip(payload, outputs):
+        choice = out.outputs[0]
+        results.append((index, {
+            "text": choice.text,
+            "finish_reason": "length" if choice.finish_reason == "length" else "stop",
+            "prompt_tokens": len(out.prompt_token_ids or []),
+            "completion_tokens": len(choice.token_ids),
+        }))
+    return results
+
+
+def _worker(gpus: str, kwargs: dict, lora: str | None, tasks, results) -> None:
+    # Each data-parallel replica sees only its own GPUs.
+    os.environ["CUDA_VISIBLE_DEVICES"] = gpus
+    try:
+        from vllm import LLM
+
+        llm = LLM(**kwargs)
+        while (payload := tasks.get()) is not None:
+            results.put(("done", _run_chunk(llm, lora, payload)))
+    except Exception as err:  # reported to the parent, which raises ModelError
+        results.put(("error", f"{type(err).__name__}: {err}"))
+
+
+class VLLMGenerator(Generator):
+    """vLLM's offline `LLM.chat`, batched in chunks so that `on_done` fires (and the cache fills) as chunks finish."""
+
+    def __init__(self, spec: ModelSpec):
+        preflight_vllm(spec)
+        self.spec = spec.raw
+        self._spec = spec
+        self._kwargs = _engine_kwargs(spec)
+        self._dp = int_option(spec, "data_parallel_size", 1, minimum=1)
+        self._chunk = int_option(spec, "chunk", 256, minimum=1)
+        self._lora = str(Path(spec.options["lora"]).expanduser()) if spec.options.get("lora") else None
+        self._llm = None
+        self._procs: list = []
+        self._tasks = self._results = None
+
+    def fingerprint(self) -> str:
+        target = Path(self._spec.target)
+        ident = f"dir:{_dir_digest(target)}" if target.is_dir() else f"hub:{self._spec.target}@{self._spec.options.get('revision', 'main')}"
+        parts = [f"vllm:{ident}", f"dtype={self._kwargs['dtype']}"]
+        if self._lora:
+            parts.append(f"lora={_dir_digest(Path(self._lora))}")
+        return "|".join(parts)
+
+    def _start(self) -> None:
+        if self._llm is not None or self._procs:
+            return
+        kwargs = dict(self._kwargs, seed=0)
+        if self._dp == 1:
+            from vllm import LLM
+
+            self._llm = LLM(**kwargs)
+            return
+        ctx = mp.get_context("spawn")  # CUDA cannot be re-initialised in a forked child
+        self._tasks, self._results = ctx.Queue(), ctx.Queue()
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        ids = visible.split(",") if visible else [str(i) for i in range(_gpu_count())]
+        tp = self._kwargs["tensor_parallel_size"]
+        for rank in range(self._dp):
+            gpus = ",".join(ids[rank * tp:(rank + 1) * tp])
+            proc = ctx.Process(target=_worker, args=(gpus, kwargs, self._lora, self._tasks, self._results), daemon=True)
+            proc.start()
+            self._procs.append(proc)
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        on_done: Callable[[int, Generation], None] | None = None,
+    ) -> list[Generation]:
+        self._start()
+        payload = []
+        for i, r in enumerate(requests):
+            s = r.sampling
+            params = {"temperature": s.temperature, "top_p": s.top_p, "max_tokens": s.max_tokens, "seed": request_seed(r)}
+            if s.stop:
+                params["stop"] = list(s.stop)
+            payload.append((i, [dict(m) for m in r.messages], params))
+        chunks = [payload[lo:lo + self._chunk] for lo in range(0, len(payload), self._chunk)]
+        results: list[Generation | None] = [None] * len(requests)
+
+        def deliver(done: list[tuple[int, dict]]) -> None:
+            for index, fields in done:
+                results[index] = Generation(**fields)
+                if on_done is not None:
+                    on_done(index, results[index])
+
+        if self._llm is not None:
+            for chunk in chunks:
+                deliver(_run_chunk(self._llm, self._lora, chunk))
+            return results  # type: ignore[return-value]
+        for chunk in chunks:
+            self._tasks.put(chunk)  # replicas pull chunks as they free up
+        for _ in chunks:
+            kind, value = self._next_result()
+            if kind == "error":
+                self.close()
+                raise ModelError(f"a vLLM replica of {self.spec} failed: {value}", "check GPU memory (gpu_memory_utilization) and the model path")
+            deliver(value)
+        return results  # type: ignore[return-value]
+
+    def _next_result(self) -> tuple[str, Any]:
+        while True:
+            try:
+                return self._results.get(timeout=5)
+            except queue.Empty:
+                # A replica killed outright (out of memory, segfault) reports nothing: notice it here.
+                dead = [p for p in self._procs if not p.is_alive()]
+                if dead:
+                    return "error", f"replica process exited with code {dead[0].exitcode}"
+
+    def close(self) -> None:
+        for _ in self._procs:
+            self._tasks.put(None)
+        for proc in self._procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.terminate()
+        self._procs = []
+        self._llm = None
