@@ -1,0 +1,153 @@
+"""`tl-eval report`: a comparison of runs as report.md and a self-contained report.html, with figures."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+
+from harness.errors import DataError
+from reports import figures
+from reports.compare import Issue, PairedDiff, all_issues, paired_diff, system_caveats
+from reports.fmt import Cell, cell
+from reports.load import Run, load_runs
+from reports.render import render
+from reports.systems import FAITHFULNESS, MISSING, System, executor_alone_systems, pair_system
+
+COST = (("planner_tokens_per_problem", "plan tok/prob", "count"),
+        ("executor_tokens_per_problem", "exec tok/prob", "count"),
+        ("seconds_per_problem", "s/prob", "sec"))
+FAITH = (*((n, n.replace("_", " "), "pp" if n in ("mismatch_drop", "filler_gain") else "pct") for n in FAITHFULNESS),
+         ("leakage_rate", "leakage", "pct"), ("tag_compliance", "tags", "pct"))
+
+
+@dataclass
+class SystemRow:
+    system: System
+    n: int
+    pass1: Cell
+    exec1: Cell
+    uplift: Cell
+    p: Cell
+    faith: list[Cell]
+    cost: list[Cell]
+
+
+@dataclass
+class Refusal:
+    task: str
+    a: str
+    b: str
+    reason: str
+
+
+@dataclass
+class TaskSection:
+    task: str
+    rows: list[SystemRow]
+    comparisons: list[PairedDiff] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    out: Path
+    markdown: Path
+    html: Path
+    runs: list[Run]
+    systems: list[System]
+    sections: list[TaskSection]
+    issues: list[Issue]
+    figures: list[figures.SavedFigure]
+
+
+def _unique_labels(runs: list[Run]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for r in runs:
+        label = r.label
+        if sum(x.label == label for x in runs) > 1:
+            label = f"{label} [{r.run_id.rsplit('__', 1)[-1]}]"
+        labels[r.run_id] = label
+    return labels
+
+
+def build_systems(runs: list[Run]) -> list[System]:
+    """Each run's pair, then each distinct executor alone."""
+    labels = _unique_labels(runs)
+    return [pair_system(r, labels[r.run_id]) for r in runs] + executor_alone_systems(runs)
+
+
+def _row(s: System, task: str) -> SystemRow:
+    return SystemRow(
+        s, s.n_problems(task), cell(s.pass1(task)), cell(s.exec_pass1(task) if not s.executor_alone else MISSING),
+        cell(s.uplift(task), "pp"), cell(s.uplift_p(task), "p"),
+        [cell(s.faithfulness(task, name), kind) for name, _, kind in FAITH],
+        [cell(s.cost(task, name), kind) for name, _, kind in COST])
+
+
+def _own_baseline(x: System, y: System, task: str) -> bool:
+    """A pair and the executor alone of the same run: that comparison is the run's uplift."""
+    return {x.executor_alone, y.executor_alone} == {True, False} and x.runs.get(task) is y.runs.get(task)
+
+
+def task_section(task: str, systems: list[System], issues: list[Issue], *, alpha: float, confidence: float,
+                 n_resamples: int, seed: int) -> TaskSection:
+    shown = [s for s in systems if task in s.runs]
+    section = TaskSection(task, [_row(s, task) for s in shown])
+    for x, y in combinations(shown, 2):
+        if _own_baseline(x, y, task):
+            continue
+        refused, caveats = system_caveats(x, y, task, issues)
+        if refused:
+            why = "; ".join(i.detail for i in issues if i.refused and i.task == task
+                            and set(i.runs) == {x.runs[task].run_id, y.runs[task].run_id})
+            section.refusals.append(Refusal(task, x.label, y.label, why or "not comparable"))
+            continue
+        ox, oy = x.outcomes(task), y.outcomes(task)
+        diff = None if ox is None or oy is None else paired_diff(
+            task, x.label, ox, y.label, oy, alpha=alpha, confidence=confidence, n_resamples=n_resamples,
+            seed=seed, caveats=caveats)
+        if diff is None:
+            section.refusals.append(Refusal(task, x.label, y.label, "no per-problem outcomes in common"))
+        else:
+            section.comparisons.append(diff)
+    return section
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def build_report(run_dirs: list[str | Path], out: str | Path, *, strict: bool = False, alpha: float = 0.05,
+                 confidence: float = 0.95, n_resamples: int = 10000, seed: int = 0,
+                 title: str | None = None, figures_too: bool = True) -> Report:
+    """Read the runs, check comparability, draw the figures and write report.md and report.html into `out`."""
+    if not run_dirs:
+        raise DataError("no run directories given", "pass one or more run directories: tl-eval report runs/A runs/B --out DIR")
+    runs = load_runs(run_dirs)
+    issues = all_issues(runs)
+    if strict and issues:
+        raise DataError("runs are not comparable:\n  " + "\n  ".join(i.sentence() for i in issues),
+                        "re-run them with the same problems, executor, sampling and grader, or drop --strict")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    systems = build_systems(runs)
+    tasks = list(dict.fromkeys(t for r in runs for t in r.tasks))
+    sections = [task_section(t, systems, issues, alpha=alpha, confidence=confidence, n_resamples=n_resamples,
+                             seed=seed) for t in tasks]
+    fig_dir = out / "figures"
+    drawers = (figures.pass_at_1, figures.uplift_forest, figures.early_answering, figures.accuracy_by_condition,
+               figures.outcome_grid) if figures_too else ()
+    figs = [f for f in (draw(systems, tasks, fig_dir) for draw in drawers) if f is not None]
+    context = {
+        "title": title or "tl-eval comparison: " + ", ".join(r.label for r in runs),
+        "runs": runs, "systems": systems, "sections": sections, "issues": issues, "figures": figs,
+        "faith_headers": [h for _, h, _ in FAITH], "cost_headers": [h for _, h, _ in COST],
+        "alpha": alpha, "confidence": confidence, "n_resamples": n_resamples, "seed": seed,
+        "images": {f.name: _data_uri(f.png) for f in figs},
+    }
+    md, html = out / "report.md", out / "report.html"
+    md.write_text(render("report.md.jinja", **context))
+    html.write_text(render("report.html.jinja", **context))
+    return Report(out, md, html, runs, systems, sections, issues, figs)

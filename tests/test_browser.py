@@ -1,0 +1,120 @@
+"""The leaderboard site and the report in headless Chromium from file://: no console errors, sorting, the task
+filter, drill-down and search; screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from reports.leaderboard import build_leaderboard
+from reports.report import build_report
+from tests.test_reports_helpers import ARTIFACTS, scripted_runs  # noqa: F401  (fixture)
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    page = browser.new_page(viewport={"width": 2300, "height": 1000})
+    page.errors = []
+    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    yield page
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def site(scripted_runs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("site")
+    build_leaderboard([scripted_runs["good"], scripted_runs["weak"], scripted_runs["other"]], out, n_resamples=300)
+    return out
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def visible_rows(page) -> list[dict]:
+    return page.eval_on_selector_all("#leaderboard tbody tr:not(.hidden)", """rows => rows.map(r => ({
+        task: r.dataset.task, system: r.cells[1].textContent.trim(),
+        pass: r.cells[8].dataset.value === undefined ? null : parseFloat(r.cells[8].dataset.value),
+        rank: r.cells[0].dataset.value === '' ? null : parseInt(r.cells[0].dataset.value)}))""")
+
+
+def test_index_loads_sorts_and_filters(page, site):
+    page.goto((site / "index.html").as_uri())
+    assert page.title() == "tl-eval leaderboard"
+    rows = visible_rows(page)
+    assert {r["task"] for r in rows} == {"gsm8k"}  # the filter starts on the first task
+    assert len(rows) == 5  # 3 pairs and 2 executors alone
+    assert [r["rank"] for r in rows] == sorted(r["rank"] for r in rows)
+    shot(page, "leaderboard-index")
+
+    page.click("#leaderboard th:nth-child(9)")  # pair pass@1: high to low
+    by_pass = [r["pass"] for r in visible_rows(page)]
+    assert by_pass == sorted(by_pass, reverse=True)
+    page.click("#leaderboard th:nth-child(9)")  # again: low to high
+    assert [r["pass"] for r in visible_rows(page)] == sorted(by_pass)
+    page.click("#leaderboard th:nth-child(2)")  # system name: A to Z
+    names = [r["system"] for r in visible_rows(page)]
+    assert names == sorted(names, key=str.lower)
+    shot(page, "leaderboard-sorted-by-system")
+
+    page.select_option("#task-filter", "math500")
+    rows = visible_rows(page)
+    assert rows and {r["task"] for r in rows} == {"math500"}
+    assert page.locator('#leaderboard tbody tr.hidden[data-task="gsm8k"]').count() == 5
+    page.select_option("#task-filter", "")
+    assert len(visible_rows(page)) == 10
+    shot(page, "leaderboard-all-tasks")
+    assert page.errors == []
+
+
+def test_drill_down_opens_samples_with_search(page, site):
+    page.goto((site / "index.html").as_uri() + "#task=math500")
+    assert {r["task"] for r in visible_rows(page)} == {"math500"}
+    link = page.locator('#leaderboard tbody tr:not(.hidden) a.drill').first
+    name = link.inner_text()
+    link.click()
+    page.wait_for_load_state()
+    assert "/systems/" in page.url and page.locator("h1").inner_text() == name
+    assert page.input_value("#task-select") == "math500"
+    total = page.locator('details.sample[data-task="math500"]:not(.hidden)').count()
+    assert total == 20
+    page.locator('details.sample[data-task="math500"]:not(.hidden)').first.click()  # open the first sample
+    shot(page, "system-page")
+    page.fill("#search", "math500/7")
+    shown = page.locator("details.sample:not(.hidden)")
+    assert shown.count() == 1 and "math500/7" in shown.first.locator("summary").inner_text()
+    page.fill("#search", "")
+    page.select_option("#status-filter", "fail")
+    failing = page.locator("details.sample:not(.hidden)").count()
+    assert 0 < failing < total
+    assert page.errors == []
+
+
+def test_report_html_loads_with_figures(page, scripted_runs, tmp_path):
+    rep = build_report([scripted_runs["good"], scripted_runs["weak"]], tmp_path / "report", n_resamples=300)
+    page.goto(rep.html.as_uri())
+    widths = page.eval_on_selector_all("figure img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
+    assert len(widths) == len(rep.figures) >= 4 and all(w > 300 for w in widths)
+    assert "is better than" in page.inner_text("ul.verdicts")
+    shot(page, "report")
+    shutil.copytree(rep.out, ARTIFACTS / "report", dirs_exist_ok=True)
+    assert page.errors == []
