@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -125,7 +126,8 @@ def run(prep: Prepared, show_progress: bool = True, log: Callable[[str], None] =
         scorer = _load_scorer(cfg.rm)
         config_json = {
             "run_id": run_id, "config": cfg.to_dict(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "planner": {"spec": prep.planner_spec.raw, "fingerprint": planner.fingerprint()},
+            "planner": {"spec": prep.planner_spec.raw, "fingerprint": planner.fingerprint(),
+                        **_checkpoint_info(prep.planner_spec)},
             "executor": {"spec": prep.executor_spec.raw, "fingerprint": executor.fingerprint()},
             "conditions": [str(c) for c in prep.conditions], "versions": package_versions(), "git": git_hash(),
             "tasks": {}}
@@ -161,6 +163,18 @@ def run(prep: Prepared, show_progress: bool = True, log: Callable[[str], None] =
         cache.close()
         if prep.code_verifier is not None:
             prep.code_verifier.close()
+
+
+def _checkpoint_info(spec) -> dict:
+    """What a trained checkpoint says about itself (`tl_eval_train.json`, written by `tl-eval train`)."""
+    meta = Path(spec.target) / "tl_eval_train.json"
+    if spec.kind != "hf" or not meta.is_file():
+        return {}
+    try:
+        info = json.loads(meta.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return {"training_mode": info.get("mode"), "checkpoint": str(Path(spec.target).resolve())}
 
 
 def _load_scorer(rm_dir: str | None):
