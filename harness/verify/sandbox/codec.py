@@ -9,12 +9,12 @@ cannot build anything but dicts, lists, strings and numbers.
 
 from __future__ import annotations
 
-import base64
-import builtins
 import collections
 import json
+import re
 
 MAX_DEPTH = 100
+_HEX = re.compile(r"(?:[0-9a-f]{2})*")
 
 # The stdlib's own dict subclasses cross as plain dicts: the trusted side only ever sees a dict, so a rigged
 # `__eq__` (even on a class swapped in under these names) cannot come along.
@@ -55,7 +55,7 @@ def encode(value, _depth: int = 0):
     if t is complex:
         return {"c": [value.real.hex(), value.imag.hex()]}
     if t is bytes:
-        return {"b": base64.b64encode(value).decode("ascii")}
+        return {"b": value.hex()}  # hex rather than base64: binascii would be one more library in every fork
     d = _depth + 1
     if t is list:
         return [encode(v, d) for v in value]
@@ -91,7 +91,9 @@ def decode(tree, _depth: int = 0):
     if tag == "c":
         return complex(float.fromhex(body[0]), float.fromhex(body[1]))
     if tag == "b":
-        return base64.b64decode(body, validate=True)
+        if not isinstance(body, str) or not _HEX.fullmatch(body):  # fromhex alone would accept spaces
+            raise ValueError("malformed bytes value")
+        return bytes.fromhex(body)
     if tag == "t":
         return tuple(decode(v, d) for v in body)
     if tag == "s":

@@ -27,24 +27,82 @@ class Stop(BaseException):
         self.status, self.reason, self.stderr = status, reason, stderr
 
 
+class LoadFailed(BaseException):
+    """The program never became ready (compile error, exception at import, no entry point): the test's outcome."""
+
+    def __init__(self, outcome: dict):
+        super().__init__(outcome["reason"])
+        self.outcome = outcome
+
+
 class CandidateError(Exception):
     """Stands in for an exception of a non-builtin class raised by the candidate."""
 
 
 class ChildLink:
-    """The worker's end of the pipes to one child, with the test's wall deadline and the output cap."""
+    """The worker's end of the pipes to one child (which serves every test of one job), with the current test's
+    wall deadline and output cap."""
 
-    def __init__(self, pid: int, req_w: int, resp_r: int, out_r: int, deadline: float, output_bytes: int):
-        self.pid, self.req_w, self.resp_r, self.out_r = pid, req_w, resp_r, out_r
-        self.deadline, self.output_bytes = deadline, output_bytes
+    def __init__(self, pid: int, req_w: int, resp_r: int, out_r: int, setup_r: int, output_bytes: int):
+        self.pid, self.req_w, self.resp_r, self.out_r, self.setup_r = pid, req_w, resp_r, out_r, setup_r
+        self.output_bytes = output_bytes
+        self.deadline = 0.0
         self.reader = FrameReader()
         self.output = bytearray()
         self.output_total = 0
         self.calls = 0
+        self.loaded = False
+        self._load_ending: BaseException | None = None
+        self._confined = False
+        self.poller = select.poll()
+        self.poller.register(resp_r, select.POLLIN)
+        self.poller.register(out_r, select.POLLIN)
+
+    def begin_test(self, deadline: float) -> None:
+        """Start a test: its own deadline, output cap and output excerpt."""
+        self.deadline = deadline
+        self.output = bytearray()
+        self.output_total = 0
+
+    def confined(self) -> bool:
+        """Whether the child reported its confinement complete (it does so before any candidate code runs)."""
+        if not self._confined:
+            try:
+                self._confined = os.read(self.setup_r, 1) == b"1"
+            except BlockingIOError:
+                pass
+        return self._confined
+
+    def ensure_loaded(self) -> None:
+        """Return once the child reports the program ready; else raise LoadFailed or Stop (again on every call).
+
+        The worker does not wait for this before running the test: the first call's arguments queue in the pipe
+        while the child starts, which saves a round trip; the child's first frame is still read before any reply.
+        """
+        if self.loaded:
+            return
+        if self._load_ending is not None:
+            raise self._load_ending
+        try:
+            first = self.wait_frame()
+            if not self.confined():
+                # Nothing may precede the confinement report; a frame without it means the child's setup went wrong.
+                raise Stop("sandbox_error", "the child could not confine itself")
+        except Stop as s:
+            if not self.confined():
+                s = Stop("sandbox_error", "the child could not confine itself", s.stderr)
+            self._load_ending = s
+            raise s from None
+        kind = first.get("kind") if isinstance(first, dict) else None
+        if kind != "ready":
+            self._load_ending = LoadFailed(_load_failure(kind, first, self))
+            raise self._load_ending
+        self.loaded = True
 
     def _drain_output(self) -> None:
         chunk = os.read(self.out_r, 1 << 16)
         if not chunk:
+            self.poller.unregister(self.out_r)
             os.close(self.out_r)
             self.out_r = -1
             return
@@ -59,10 +117,6 @@ class ChildLink:
 
     def wait_frame(self) -> dict:
         """The child's next frame; raises Stop on deadline, exit, output flood or garbage."""
-        poller = select.poll()
-        poller.register(self.resp_r, select.POLLIN)
-        if self.out_r >= 0:
-            poller.register(self.out_r, select.POLLIN)
         while True:
             try:
                 frame = self.reader.next_frame()
@@ -75,13 +129,11 @@ class ChildLink:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
                 raise Stop("timeout", "wall-clock limit reached", self.stderr_excerpt())
-            for fd, _ in poller.poll(remaining * 1000):
+            for fd, _ in self.poller.poll(remaining * 1000):
                 if fd == self.resp_r:
                     self.reader.feed(fd)
                 elif fd == self.out_r:
                     self._drain_output()
-                    if self.out_r < 0:
-                        poller.unregister(fd)
 
     def call(self, args: tuple, kwargs: dict):
         try:
@@ -92,7 +144,9 @@ class ChildLink:
         try:
             write_frame(self.req_w, request)
         except BrokenPipeError:
+            self.ensure_loaded()
             raise Stop("fail", "the program exited before the tests finished", self.stderr_excerpt()) from None
+        self.ensure_loaded()
         return _reply_value(self.wait_frame(), self.stderr_excerpt)
 
 
@@ -151,31 +205,46 @@ def _alarm(signum, frame):
     raise Stop("timeout", "wall-clock limit reached")
 
 
-def run_test(link: ChildLink, context_code, test_code: str, entry_point: str) -> dict:
-    """Outcome of one test: {status, reason, stderr, failing_line}; status "pass" only if the test code returned."""
+def install_alarm() -> None:
+    """Route SIGALRM to the test deadline; the worker calls this once (run_test only arms the timer)."""
+    signal.signal(signal.SIGALRM, _alarm)
+
+
+def run_test(link: ChildLink, context_code, test_code, test_source: str, entry_point: str, load: bool) -> dict:
+    """Outcome of one test: {status, reason, stderr, failing_line}; status "pass" only if the test code returned.
+
+    `load`: first test of the job; however the test ends, the program's loading is checked and a load failure
+    (compile error, exception at import, no entry point) decides the outcome, as if checked before the test.
+    """
     out = {"status": "pass", "reason": "", "stderr": "", "failing_line": None}
-    old = signal.signal(signal.SIGALRM, _alarm)
     try:
         signal.setitimer(signal.ITIMER_REAL, max(link.deadline - time.monotonic(), 0.001))
         try:
-            first = link.wait_frame()
-            kind = first.get("kind") if isinstance(first, dict) else None
-            if kind != "ready":
-                return {**out, **_load_failure(kind, first, link)}
-            ns = {"__name__": "__tltest__", "__builtins__": builtins}
+            ending = None
             try:
-                exec(context_code, ns)
-            except Exception as e:  # trusted task code failed: the infrastructure's fault, not the model's
-                raise Stop("sandbox_error", f"the task's context raised {type(e).__name__}: {str(e)[:300]}") from None
-            ns[entry_point] = _Proxy(link)
-            exec(compile(test_code, "<test>", "exec"), ns)
+                ns = {"__name__": "__tltest__", "__builtins__": builtins}
+                try:
+                    exec(context_code, ns)
+                except Exception as e:  # trusted task code failed: the infrastructure's fault, not the model's
+                    raise Stop("sandbox_error",
+                               f"the task's context raised {type(e).__name__}: {str(e)[:300]}") from None
+                ns[entry_point] = _Proxy(link)
+                exec(test_code, ns)
+            except BaseException as e:  # noqa: BLE001 - judged below, after the load check
+                ending = e
+            if load:
+                link.ensure_loaded()
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
+        if ending is not None:
+            raise ending
+    except LoadFailed as f:
+        out.update(f.outcome)
     except Stop as s:
         out.update(status=s.status, reason=s.reason, stderr=s.stderr)
     except BaseException as e:  # noqa: BLE001 - every other ending of the test code is a verdict, not a crash
         cand = getattr(e, "_tl_candidate", None)
-        out["failing_line"] = _failing_line(e, test_code)
+        out["failing_line"] = _failing_line(e, test_source)
         if cand is not None:
             memory = cand["type"] == "MemoryError"
             out.update(status="fail" if memory else "runtime_error",
@@ -186,8 +255,6 @@ def run_test(link: ChildLink, context_code, test_code: str, entry_point: str) ->
         else:
             out.update(status="fail", reason=f"the test raised {type(e).__name__}: {str(e)[:300]}",
                        stderr=link.stderr_excerpt())
-    finally:
-        signal.signal(signal.SIGALRM, old)
     if out["status"] != "pass" and not out["stderr"]:
         out["stderr"] = link.stderr_excerpt()
     return out

@@ -7,6 +7,7 @@ Reads are left to file permissions and bwrap's view of the file system.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 
 _CREATE, _ADD_RULE, _RESTRICT = 444, 445, 446  # same numbers on every architecture
@@ -33,8 +34,10 @@ class _PathBeneath(ctypes.Structure):
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
+_libc.prctl  # resolved here, once, rather than in every forked child
 
 
+@functools.cache
 def abi_version() -> int:
     """The kernel's Landlock ABI version, or 0 when Landlock is unavailable."""
     v = _libc.syscall(_CREATE, None, ctypes.c_size_t(0), ctypes.c_uint32(_VERSION_FLAG))
@@ -52,8 +55,11 @@ def _fs_rights(abi: int) -> int:
     return rights
 
 
-def restrict(writable_dirs: list[str], writable_files: list[str] = ["/dev/null"]) -> int:
-    """Confine the calling process; returns the ABI used. Raises OSError when Landlock is unavailable."""
+def make_ruleset(writable_dirs: list[str], writable_files: list[str] = ["/dev/null"]) -> int:
+    """A ruleset fd (writes only beneath `writable_dirs`, no TCP, scoped signals) for `restrict_self` to apply.
+
+    The worker builds it once for its temp dir; the rule holds the directory's inode, not its path.
+    """
     abi = abi_version()
     if abi < 1:
         raise OSError("Landlock is not available on this kernel")
@@ -75,10 +81,25 @@ def restrict(writable_dirs: list[str], writable_files: list[str] = ["/dev/null"]
                     raise OSError(ctypes.get_errno(), f"landlock_add_rule({path}) failed")
             finally:
                 os.close(fd)
-        if _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
-        if _libc.syscall(_RESTRICT, ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
-            raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
+    except BaseException:
+        os.close(ruleset)
+        raise
+    return ruleset
+
+
+def restrict_self(ruleset: int) -> None:
+    """Confine the calling process (and everything it forks later) with a ruleset from `make_ruleset`."""
+    if _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+    if _libc.syscall(_RESTRICT, ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
+        raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
+
+
+def restrict(writable_dirs: list[str], writable_files: list[str] = ["/dev/null"]) -> int:
+    """Confine the calling process in one go; returns the ABI used. Raises OSError when Landlock is unavailable."""
+    ruleset = make_ruleset(writable_dirs, writable_files)
+    try:
+        restrict_self(ruleset)
     finally:
         os.close(ruleset)
-    return abi
+    return abi_version()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import itertools
 import os
 import queue
@@ -13,15 +15,31 @@ import time
 from collections.abc import Callable
 
 from harness.verify.sandbox import tiers
-from harness.verify.sandbox.protocol import FrameError, FrameReader, write_frame
+from harness.verify.sandbox.protocol import FrameError, FrameReader, pack, write_all
 
 START_TIMEOUT_S = 60.0
+PIPELINE_DEPTH = 2  # jobs queued on a worker at once
+EAGER_FRAME_BYTES = 32 * 1024  # well under a pipe's 64 KiB buffer
 UID_BASE = 1_000_000_000
 _instances = itertools.count()
 
 
 class WorkerFailed(Exception):
     """The worker died, hung or spoke garbage: an infrastructure failure."""
+
+
+_launcher: concurrent.futures.ThreadPoolExecutor | None = None
+_launcher_lock = threading.Lock()
+
+
+def _popen(*args, **kwargs) -> subprocess.Popen:
+    """Popen from one long-lived thread: bwrap's --die-with-parent (PR_SET_PDEATHSIG) fires when the *thread* that
+    started it exits, so a worker started from a short-lived feeding thread would die when that thread returns."""
+    global _launcher
+    with _launcher_lock:
+        if _launcher is None:
+            _launcher = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tl-sandbox-launcher")
+    return _launcher.submit(subprocess.Popen, *args, **kwargs).result()
 
 
 def private_uid(slot: int) -> int:
@@ -41,8 +59,8 @@ class WorkerHandle:
     def start(self) -> dict:
         argv = tiers.worker_argv(self.tier, private_uid(self.slot))
         self.reader = FrameReader()
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
-                                     env=tiers.worker_env(), close_fds=True)
+        self.proc = _popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+                           env=tiers.worker_env(), close_fds=True)
         try:
             self.hello = self._read(START_TIMEOUT_S)
         except WorkerFailed as e:
@@ -72,25 +90,34 @@ class WorkerHandle:
                 raise WorkerFailed(f"worker did not answer within {timeout:.0f} s")
             self.reader.feed(fd)
 
-    def request(self, message: dict, timeout: float) -> dict:
-        if self.proc is None or self.proc.poll() is not None:
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def send(self, frame: bytes) -> None:
+        """Queue one packed job on the worker (starting it if needed); the worker runs its jobs in order."""
+        if not self.alive():
             hello = self.start()
             if "error" in hello:
                 raise WorkerFailed(hello["error"])
         assert self.proc is not None and self.proc.stdin is not None
         try:
-            write_frame(self.proc.stdin.fileno(), message)
+            write_all(self.proc.stdin.fileno(), frame)
         except OSError as e:
             self.stop()
             raise WorkerFailed(f"cannot write to worker: {e}") from None
+
+    def receive(self, nonce: str, timeout: float) -> dict:
+        """The reply to the oldest job sent and not yet answered."""
         try:
             reply = self._read(timeout)
         except WorkerFailed:
             self.stop()
             raise
-        if reply.get("nonce") != message["nonce"]:
+        if reply.get("nonce") != nonce:
             self.stop()
             raise WorkerFailed("worker answered out of turn")
+        if reply.pop("worker_exits", False):
+            self.stop()
         return reply
 
     def stop(self) -> None:
@@ -120,32 +147,64 @@ class Pool:
         for i in range(len(messages)):
             todo.put(i)
         results: list[dict | None] = [None] * len(messages)
-        lock = threading.Lock()
+        frames = [pack(m) for m in messages]
+        errors: list[list[str]] = [[] for _ in messages]
+
+        def finish(i: int, reply: dict) -> None:
+            reply.setdefault("details", {})["attempts"] = len(errors[i]) + (reply["status"] != "sandbox_error")
+            results[i] = reply
+            if progress is not None:
+                progress(1)
 
         def run(handle: WorkerHandle) -> None:
-            while True:
-                try:
-                    i = todo.get_nowait()
-                except queue.Empty:
-                    return
-                errors = []
-                for attempt in range(retries + 1):
-                    try:
-                        reply = handle.request(messages[i], timeouts[i])
-                    except WorkerFailed as e:
-                        errors.append(str(e))
-                        continue
-                    if reply.get("status") != "sandbox_error":
-                        break
-                    errors.append(reply.get("details", {}).get("reason", "sandbox_error"))
+            retry: collections.deque[int] = collections.deque()  # failed attempts go again on this thread
+            inflight: collections.deque[int] = collections.deque()
+
+            def failed(i: int, error: str) -> None:
+                errors[i].append(error)
+                if len(errors[i]) > retries:
+                    finish(i, {"status": "sandbox_error", "failing_test": None, "stderr": "", "seconds": 0.0,
+                               "details": {"reason": "; ".join(errors[i])[-2000:]}})
                 else:
-                    reply = {"status": "sandbox_error", "failing_test": None, "stderr": "", "seconds": 0.0,
-                             "details": {"reason": "; ".join(errors)[-2000:]}}
-                reply.setdefault("details", {})["attempts"] = len(errors) + (reply["status"] != "sandbox_error")
-                with lock:
-                    results[i] = reply
-                if progress is not None:
-                    progress(1)
+                    retry.append(i)
+
+            def requeue_inflight() -> None:
+                # The worker is gone; jobs queued behind the one that failed never ran: send them again, uncharged.
+                retry.extendleft(reversed(inflight))
+                inflight.clear()
+
+            while True:
+                # Keep the next job queued on the worker, so it never waits for this thread between jobs. Only
+                # small frames go ahead of time: a big one could block this thread while the worker's reply waits.
+                while len(inflight) < PIPELINE_DEPTH:
+                    i = _next(retry, todo)
+                    if i is None:
+                        break
+                    if inflight and (len(frames[i]) > EAGER_FRAME_BYTES or not handle.alive()):
+                        retry.appendleft(i)  # (a dead worker: its queued jobs are requeued when its reply fails)
+                        break
+                    try:
+                        handle.send(frames[i])
+                    except WorkerFailed as e:
+                        requeue_inflight()
+                        failed(i, str(e))
+                        continue
+                    inflight.append(i)
+                if not inflight:
+                    return
+                i = inflight.popleft()
+                try:
+                    reply = handle.receive(messages[i]["nonce"], timeouts[i])
+                except WorkerFailed as e:
+                    requeue_inflight()
+                    failed(i, str(e))
+                    continue
+                if handle.proc is None:  # the worker said it exits after this reply
+                    requeue_inflight()
+                if reply.get("status") == "sandbox_error":
+                    failed(i, reply.get("details", {}).get("reason", "sandbox_error"))
+                else:
+                    finish(i, reply)
 
         threads = [threading.Thread(target=run, args=(h,), daemon=True) for h in self.handles[:max(1, len(messages))]]
         for t in threads:
@@ -158,3 +217,12 @@ class Pool:
         for h in self.handles:
             h.stop()
             h.log.close()
+
+
+def _next(retry: collections.deque, todo: queue.Queue) -> int | None:
+    if retry:
+        return retry.popleft()
+    try:
+        return todo.get_nowait()
+    except queue.Empty:
+        return None

@@ -14,16 +14,25 @@ class FrameError(Exception):
     """The peer sent something that is not a frame (a bug, or an attack from the child's side)."""
 
 
+# Built once: json.dumps/json.loads rebuild or re-detect per call, which shows on the per-call path.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_DECODER = json.JSONDecoder()
+
+
 def pack(obj) -> bytes:
-    body = json.dumps(obj, separators=(",", ":")).encode()
+    body = _ENCODER.encode(obj).encode()
     return HEADER.pack(len(body)) + body
 
 
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
 def write_frame(fd: int, obj) -> None:
-    data = memoryview(pack(obj))
-    while data:
-        n = os.write(fd, data)
-        data = data[n:]
+    write_all(fd, pack(obj))
 
 
 class FrameReader:
@@ -35,7 +44,8 @@ class FrameReader:
         self.eof = False
 
     def feed(self, fd: int) -> None:
-        chunk = os.read(fd, 1 << 20)
+        # 64 KiB, a pipe's buffer: a bigger read size makes malloc map and unmap fresh pages on every call.
+        chunk = os.read(fd, 1 << 16)
         if not chunk:
             self.eof = True
         self.buf += chunk
@@ -49,10 +59,10 @@ class FrameReader:
             raise FrameError(f"frame of {size} bytes exceeds the {self.max_frame}-byte limit")
         if len(self.buf) < HEADER.size + size:
             return None
-        body = bytes(self.buf[HEADER.size:HEADER.size + size])
+        body = self.buf[HEADER.size:HEADER.size + size]
         del self.buf[:HEADER.size + size]
         try:
-            return json.loads(body)
+            return _DECODER.decode(body.decode())  # UnicodeDecodeError is a ValueError too
         except ValueError as e:
             raise FrameError(f"undecodable frame: {e}") from None
 
