@@ -12,7 +12,8 @@ import click
 import yaml
 
 from harness.config import DEFAULT_FROZEN, RunConfig, default_data_dir
-from harness.errors import ConfigError, DataError, TLEvalError
+from harness.errors import DataError, TLEvalError
+from harness.jsonl import read_jsonl
 
 _RUN_OPTIONS: set[str] = set()
 
@@ -180,7 +181,7 @@ def _evaluate(config: RunConfig, quiet: bool) -> None:
 
     log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     prep = prepare(config)
-    log(f"tasks: " + ", ".join(f"{t.name} ({len(p)} of {n})" for t, p, n in prep.tasks)
+    log("tasks: " + ", ".join(f"{t.name} ({len(p)} of {n})" for t, p, n in prep.tasks)
         + f" · conditions: {', '.join(map(str, prep.conditions))}")
     run_dir, results = run(prep, show_progress=not quiet, log=log)
     print_summary(results, str(run_dir))
@@ -247,29 +248,21 @@ def verify_cmd(task_name, samples, out, k_values, data_dir, sandbox_tier, allow_
         cfg = RunConfig(tasks=[task_name], planner="-", data_dir=data_dir, sandbox_tier=sandbox_tier,
                         allow_unsandboxed=allow_unsandboxed, math_pipeline=math_pipeline)
         (task, problems, _), = load_task_problems([task_name], cfg)
-        rows, chosen, artifacts, outputs = [], [], [], []
-        with open(samples) as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{samples}:{n}: not valid JSON ({e.msg})", "one JSON object per line") from e
-                if "task_id" not in row or not ({"solution", "completion"} & set(row)):
-                    raise DataError(f"{samples}:{n}: needs task_id and solution or completion",
-                                    "write rows like {\"task_id\": \"HumanEval/0\", \"solution\": \"def ...\"}")
-                problem = _lookup(problems, row["task_id"])
-                if problem is None:
-                    raise DataError(f"{samples}:{n}: task_id {row['task_id']!r} is not a problem of {task_name}",
-                                    f"use ids as `tl-eval` writes them, e.g. {problems[0].problem_id!r}")
-                text = row.get("solution")
-                if text is None:
-                    text = row["completion"] if task.task_type == "math" else problem.prompt + row["completion"]
-                rows.append(row)
-                chosen.append(problem)
-                outputs.append(text)
-                artifacts.append(text if task.task_type == "code" else task.extract(problem, text))
+        rows, chosen, artifacts, outputs = read_jsonl(Path(samples)), [], [], []
+        for n, row in enumerate(rows, 1):
+            if "task_id" not in row or not ({"solution", "completion"} & set(row)):
+                raise DataError(f"{samples}: row {n} needs task_id and solution or completion",
+                                "write rows like {\"task_id\": \"HumanEval/0\", \"solution\": \"def ...\"}")
+            problem = _lookup(problems, row["task_id"])
+            if problem is None:
+                raise DataError(f"{samples}: row {n}: task_id {row['task_id']!r} is not a problem of {task_name}",
+                                f"use ids as `tl-eval` writes them, e.g. {problems[0].problem_id!r}")
+            text = row.get("solution")
+            if text is None:
+                text = row["completion"] if task.task_type == "math" else problem.prompt + row["completion"]
+            chosen.append(problem)
+            outputs.append(text)
+            artifacts.append(text if task.task_type == "code" else task.extract(problem, text))
         try:
             verdicts = task.verify(chosen, artifacts, outputs)
         finally:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from harness import __version__
 from harness.errors import DataError
+from harness.jsonl import read_jsonl
 
 SCHEMA = "tl-eval/results"
 SCHEMA_VERSION = 1
@@ -88,11 +89,4 @@ def load_samples(run_dir: str | Path, task: str) -> list[dict]:
     file = RunDir(Path(run_dir)).samples_path(task)
     if not file.exists():
         raise DataError(f"no samples file {file}", "re-run the evaluation that wrote this run directory")
-    rows = []
-    with file.open() as f:
-        for n, line in enumerate(f, 1):
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise DataError(f"{file}:{n}: not valid JSON ({e})", "re-run the evaluation") from e
-    return rows
+    return read_jsonl(file)
