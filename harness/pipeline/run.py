@@ -69,6 +69,21 @@ def _generate(gen: CachedGenerator, requests: list[GenerationRequest], desc: str
     return outs
 
 
+def executor_request(task: Task, problem: Problem, trace: str | None, sampling: SamplingParams,
+                     sample_index: int) -> GenerationRequest:
+    """The executor call for (problem, trace); `trace=None` is the executor alone. Training builds the same."""
+    # Backends derive each sample's seed from (seed, sample_index): see harness.models.seeds.
+    return GenerationRequest(tuple(task.executor_messages(problem, trace)), sampling, sample_index)
+
+
+def verdict_key(task: Task, problem: Problem, artifact: str | None, output: str) -> str:
+    """Cache key of a verdict: what was judged, against which problem, under which verifier options."""
+    options = json.dumps(getattr(task, "options", {}), sort_keys=True, default=str)
+    return hashlib.sha256(json.dumps(
+        [task.name, problem.problem_id, artifact, output if task.task_type == "math" else None, options]
+    ).encode()).hexdigest()
+
+
 def _sha(text: str | None) -> str | None:
     return None if text is None else hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -149,12 +164,8 @@ class Evaluation:
     def execute(self, task: Task, problems: dict[str, Problem], records: list[dict],
                 costs: dict[str, StageCost]) -> None:
         cfg = self.config
-        requests = []
-        for r in records:
-            msgs = tuple(task.executor_messages(problems[r["problem_id"]], r["executor_trace"]))
-            i = r["sample_index"]
-            # Backends derive each sample's seed from (seed, sample_index): see harness.models.seeds.
-            requests.append(GenerationRequest(msgs, cfg.executor_sampling(), i))
+        requests = [executor_request(task, problems[r["problem_id"]], r["executor_trace"], cfg.executor_sampling(),
+                                     r["sample_index"]) for r in records]
         # One batch for all conditions, so backends that batch or run concurrently see every call at once.
         start = time.perf_counter()
         with _progress(len(requests), f"{task.name}: execute", self.show) as bar:
@@ -172,14 +183,11 @@ class Evaluation:
 
     def verify(self, task: Task, problems: dict[str, Problem], records: list[dict], cost: StageCost) -> None:
         start = time.perf_counter()
-        options = json.dumps(getattr(task, "options", {}), sort_keys=True, default=str)
         todo: dict[str, list[int]] = {}
         for j, r in enumerate(records):
             p = problems[r["problem_id"]]
             r["artifact"] = task.extract(p, r["executor_output"])
-            key = hashlib.sha256(json.dumps(
-                [task.name, p.problem_id, r["artifact"], r["executor_output"] if task.task_type == "math" else None,
-                 options]).encode()).hexdigest()
+            key = verdict_key(task, p, r["artifact"], r["executor_output"])
             r["_vkey"] = key
             cached = self.cache.get_verdict(key)
             if cached is not None:

@@ -281,6 +281,10 @@ class Worker:
             if outcome["status"] == "fail":
                 outcome.update(status="timeout", reason="CPU time limit reached")
         details = base["details"]
+        # Tests stop at the first failure (as evalplus does); rewards read the share passed before it.
+        details["tests_total"] = len(tests)
+        details["tests_passed"] = len(tests) if outcome["status"] == "pass" else \
+            sum(1 for (name, _, _) in tests[: len(details["test_seconds"])] if name != failing)
         if outcome["status"] != "pass":
             details["reason"] = outcome["reason"]
             if outcome.get("failing_line"):

@@ -1,0 +1,66 @@
+"""Baseline recipes: the shipped set, validation, and a recorded executor-alone entry on real GSM8K problems."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from harness.errors import ConfigError
+from harness.models import register_scripted
+from training import baselines as B
+from training.train_cli import COMMANDS, baselines
+
+
+
+def test_four_systems_per_task_are_shipped():
+    recipes = [B.load_recipe(n) for n in B.recipe_names()]
+    by_task = {}
+    for r in recipes:
+        by_task.setdefault(r.task, set()).add(r.system)
+    for task in ("gsm8k", "mbpp", "humaneval"):
+        assert by_task[task] == set(B.SYSTEMS), task
+    for r in recipes:
+        if r.train_config:
+            assert Path(r.train_config).is_file(), r.train_config
+
+
+def test_bad_recipes_are_named(tmp_path):
+    (tmp_path / "recipes").mkdir()
+    with pytest.raises(ConfigError, match="no baseline recipe 'nope'"):
+        B.load_recipe("nope", tmp_path)
+    (tmp_path / "recipes" / "x.yaml").write_text("task: gsm8k\nsystem: magic\n")
+    with pytest.raises(ConfigError, match="unknown system 'magic'"):
+        B.load_recipe("x", tmp_path)
+    (tmp_path / "recipes" / "y.yaml").write_text("task: gsm8k\nsystem: zero-shot\n")
+    with pytest.raises(ConfigError, match="needs train_config"):
+        B.load_recipe("y", tmp_path)
+
+
+def test_commands_exported():
+    assert {c.name for c in COMMANDS} == {"train", "baselines"}
+
+
+@pytest.mark.slow
+def test_run_executor_alone_records_an_entry(tmp_path, data_dir, monkeypatch):
+    # A scripted executor that answers GSM8K test problem 0 right (18) and the rest wrong.
+    register_scripted("test-baselines-exec", lambda m: "\\boxed{18}" if "Janet" in m[-1]["content"] else "\\boxed{0}")
+    root = tmp_path / "baselines"
+    (root / "recipes").mkdir(parents=True)
+    (root / "recipes" / "g-alone.yaml").write_text(
+        "task: gsm8k\nsystem: executor-alone\n"
+        f"eval: {{limit: 3, executor: 'scripted:test-baselines-exec', cache: off, output: '{tmp_path / 'runs'}'}}\n")
+    monkeypatch.setenv("TL_EVAL_BASELINES", str(root))
+    runner = CliRunner()
+    out = runner.invoke(baselines, ["list"])
+    assert out.exit_code == 0 and "g-alone" in out.output and "(not run)" in out.output
+    out = runner.invoke(baselines, ["run", "g-alone", "--quiet"])
+    assert out.exit_code == 0, out.output
+    entry = json.loads((root / "entries" / "g-alone.json").read_text())
+    assert entry["system"] == "executor-alone" and entry["n_problems"] == 3
+    assert entry["metrics"]["exec_pass@1,none"] == pytest.approx(1 / 3)
+    assert (Path(entry["run_dir"]) / "results.json").is_file()
+    out = runner.invoke(baselines, ["list"])
+    assert "0.333" in out.output and entry["run_id"] in out.output
+    out = runner.invoke(baselines, ["run", "missing"])
+    assert out.exit_code == 2 and "no baseline recipe" in out.output

@@ -1,0 +1,128 @@
+"""The training configuration: YAML file, then command-line overrides; validated before anything loads."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.errors import ConfigError
+
+MODES = ("exec-only", "tracelift")
+
+
+@dataclass
+class TrainConfig:
+    """Everything one `tl-eval train` run depends on. `trl` holds extra GRPOConfig arguments, passed as-is."""
+
+    mode: str = "exec-only"
+    task: str = "gsm8k"
+    planner: str = "builtin:smollm2-135m-instruct"  # also random:tiny, hf:PATH, or a model directory
+    executor: str = "frozen"
+    frozen_executor: str = "builtin:qwen2.5-coder-0.5b-instruct"
+    executor_options: dict[str, Any] = field(default_factory=dict)  # backend overrides, e.g. n_threads, concurrency
+    output: str = "runs/train/planner"
+    rm: str | None = None
+    data_dir: str | None = None
+    split: str = "train"
+    offset: int = 0
+    limit: int | None = 64  # training problems: a contiguous slice [offset, offset+limit)
+    seed: int = 1234
+    # Executor sampling during training (TraceLift samples the executor at 0.5); K samples per uplift mean.
+    k: int = 3
+    executor_temperature: float = 0.5
+    executor_top_p: float = 1.0
+    executor_max_tokens: int = 256
+    cache: str | None = None  # None: the shared default cache; "off": in memory
+    math_pipeline: str = "strict"
+    grader_timeout_s: float = 5.0
+    sandbox_tier: str = "auto"
+    allow_unsandboxed: bool = False
+    # GRPO
+    max_steps: int = 30
+    num_generations: int = 4
+    per_device_train_batch_size: int = 4
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 1e-5
+    beta: float = 0.0
+    temperature: float = 1.0  # planner sampling
+    top_p: float = 1.0
+    max_completion_length: int = 128
+    save_steps: int = 10
+    save_total_limit: int | None = 2
+    logging_steps: int = 1
+    # LoRA
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] | str = "all-linear"
+    # Generation and hardware
+    use_vllm: bool = False
+    vllm_mode: str = "colocate"
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    trl: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"unknown training mode {self.mode!r}", f"use --mode {' or --mode '.join(MODES)}")
+        if self.mode == "tracelift" and not self.rm:
+            raise ConfigError("--mode tracelift needs a Reason RM",
+                              "pass --rm RM_DIR (a directory written by `tl-eval train-rm`)")
+        if self.rm and not Path(self.rm).is_dir():
+            raise ConfigError(f"--rm {self.rm}: no such directory", "pass a directory written by `tl-eval train-rm`")
+        for name in ("k", "max_steps", "num_generations", "per_device_train_batch_size", "max_completion_length",
+                     "executor_max_tokens", "lora_r", "save_steps", "logging_steps"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.num_generations < 2:
+            raise ConfigError(f"num_generations must be at least 2 (GRPO compares completions of one prompt), "
+                              f"got {self.num_generations}", "set num_generations: 4")
+        batch = self.per_device_train_batch_size * self.gradient_accumulation_steps
+        if batch % self.num_generations:
+            raise ConfigError(
+                f"per_device_train_batch_size × gradient_accumulation_steps ({batch}) is not a multiple of "
+                f"num_generations ({self.num_generations})",
+                "make the batch a multiple of num_generations, e.g. per_device_train_batch_size: 4 with num_generations: 4")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"limit must be at least 1, got {self.limit}")
+        if self.offset < 0:
+            raise ConfigError(f"offset must be at least 0, got {self.offset}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _known(data: dict, where: str) -> dict:
+    names = {f.name for f in fields(TrainConfig)}
+    normalized = {str(k).replace("-", "_"): v for k, v in data.items()}
+    unknown = sorted(set(normalized) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {unknown}",
+                          "use TrainConfig's keys (see docs/training.md); put other GRPOConfig arguments under `trl:`")
+    return normalized
+
+
+def load_train_config(path: str | Path | None = None, **overrides) -> TrainConfig:
+    """A TrainConfig from an optional YAML file, with non-None `overrides` (the command-line flags) winning."""
+    data: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist", "pass --config training/configs/cpu-small.yaml or a file of yours")
+        try:
+            loaded = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p} is not valid YAML: {e}", "fix the file") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{p} must hold a mapping of keys to values", "see training/configs/cpu-small.yaml")
+        data = _known(loaded, str(p))
+    data.update(_known({k: v for k, v in overrides.items() if v is not None}, "options"))
+    try:
+        cfg = TrainConfig(**data)
+    except TypeError as e:
+        raise ConfigError(f"bad training config: {e}", "check the keys against docs/training.md") from None
+    cfg.validate()
+    return cfg

@@ -1,0 +1,143 @@
+"""`train`: TRL's GRPOTrainer with LoRA, rewarded by the frozen executor through the harness's backends and cache."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.config import RunConfig, default_cache_dir, default_data_dir
+from harness.errors import ConfigError
+from harness.pipeline.cache import Cache
+from harness.task import Task, get_task
+from harness.types import SamplingParams
+from training.executor_client import ExecutorClient
+from training.grpo.callbacks import CheckpointExtras, MetricsLogger, truncate_metrics, write_extras
+from training.grpo.config import TrainConfig
+from training.grpo.dataset import build_dataset, select_problems
+from training.grpo.planner import base_dir, load_planner
+from training.rewards import PlannerReward
+
+
+@dataclass
+class TrainResult:
+    """Where the final checkpoint is, and what the run cost."""
+
+    output: Path
+    steps: int
+    metrics_path: Path
+    counters: dict
+    seconds: float
+    reward: PlannerReward
+    client: ExecutorClient
+    model: object  # the trained PeftModel, in memory
+
+
+def configure_task(task: Task, cfg: TrainConfig) -> None:
+    """The verifier options the evaluation would use, so that verdict cache keys match it."""
+    run = RunConfig(tasks=[cfg.task], planner="-", math_pipeline=cfg.math_pipeline,
+                    grader_timeout_s=cfg.grader_timeout_s, sandbox_tier=cfg.sandbox_tier,
+                    allow_unsandboxed=cfg.allow_unsandboxed)
+    try:
+        from harness.evaluate import task_options
+
+        task.configure(**task_options(run))
+    except ImportError:  # the sandbox package is not importable: math tasks need only the grader options
+        if task.task_type == "code":
+            raise
+        task.configure(math_pipeline=cfg.math_pipeline, grader_timeout_s=cfg.grader_timeout_s)
+
+
+def cache_path(cfg: TrainConfig) -> Path | None:
+    if cfg.cache == "off":
+        return None
+    return Path(cfg.cache) if cfg.cache else default_cache_dir() / "generations.sqlite"
+
+
+def _checkpoint_to_resume(output: Path, resume: bool) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(str(output)) if output.is_dir() else None
+    if resume and last is None:
+        raise ConfigError(f"--resume given but {output} holds no checkpoint-N folder",
+                          "drop --resume to start a new run, or pass the --output of the killed run")
+    if not resume and (last is not None or (output / "adapter_config.json").is_file()):
+        raise ConfigError(f"{output} already holds a training run",
+                          "pass --resume to continue it, or choose another --output")
+    return last
+
+
+def _grpo_args(cfg: TrainConfig, output: Path, show_progress: bool):
+    from trl import GRPOConfig
+
+    args = dict(
+        output_dir=str(output), max_steps=cfg.max_steps, per_device_train_batch_size=cfg.per_device_train_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps, num_generations=cfg.num_generations,
+        max_completion_length=cfg.max_completion_length, temperature=cfg.temperature, top_p=cfg.top_p,
+        learning_rate=cfg.learning_rate, beta=cfg.beta, logging_steps=cfg.logging_steps, save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit, seed=cfg.seed, report_to="none", use_vllm=cfg.use_vllm,
+        vllm_mode=cfg.vllm_mode, bf16=cfg.bf16, gradient_checkpointing=cfg.gradient_checkpointing,
+        disable_tqdm=not show_progress, log_completions=False,
+    )
+    args.update(cfg.trl)
+    try:
+        return GRPOConfig(**args)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"TRL rejected the GRPO settings: {e}", "fix the config (keys under `trl:` go to GRPOConfig)") from None
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, scorer=None, executor=None, show_progress: bool = True,
+          log=print) -> TrainResult:
+    """Train a LoRA planner with GRPO; `scorer` and `executor` replace the RM and the executor spec (tests)."""
+    from peft import LoraConfig
+    from trl import GRPOTrainer
+
+    cfg.validate()
+    output = Path(cfg.output)
+    last = _checkpoint_to_resume(output, resume)
+    task = get_task(cfg.task)
+    configure_task(task, cfg)
+    data_dir = Path(cfg.data_dir) if cfg.data_dir else default_data_dir()
+    problems = select_problems(task.load(data_dir, cfg.split), cfg.offset, cfg.limit)
+    if executor is None:
+        from harness.models import load_generator, preflight
+
+        preflight(cfg.executor, frozen=cfg.frozen_executor)
+        executor = load_generator(cfg.executor, frozen=cfg.frozen_executor, **cfg.executor_options)
+    if cfg.mode == "tracelift" and scorer is None:
+        from training.reason_rm import load_scorer
+
+        scorer = load_scorer(cfg.rm)
+    output.mkdir(parents=True, exist_ok=True)
+    metrics_path = output / "metrics.jsonl"
+    if last is not None:
+        truncate_metrics(metrics_path, int(Path(last).name.rsplit("-", 1)[1]))
+    cache = Cache(cache_path(cfg))
+    client = ExecutorClient(task, executor, cache,
+                            SamplingParams(cfg.executor_temperature, cfg.executor_top_p, cfg.executor_max_tokens,
+                                           cfg.seed), cfg.k)
+    reward = PlannerReward(cfg.mode, client, {p.problem_id: p for p in problems}, scorer)
+    base = base_dir(cfg.planner, output, cfg.seed)
+    model, tok = load_planner(base)
+    config_json = {"train_config": cfg.to_dict(), "base_model": str(base), "executor_fingerprint": executor.fingerprint(),
+                   "problem_ids": [p.problem_id for p in problems]}
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=cfg.lora_target_modules, task_type="CAUSAL_LM")
+    trainer = GRPOTrainer(
+        model=model, reward_funcs=[reward], args=_grpo_args(cfg, output, show_progress),
+        train_dataset=build_dataset(task, problems), processing_class=tok, peft_config=lora,
+        callbacks=[MetricsLogger(metrics_path, client), CheckpointExtras(tok, config_json, metrics_path)],
+    )
+    start = time.perf_counter()
+    try:
+        trainer.train(resume_from_checkpoint=last)
+        trainer.save_model(str(output))
+        write_extras(output, tok, config_json, metrics_path)
+    finally:
+        task.close()
+        cache.close()
+        executor.close()
+    seconds = time.perf_counter() - start
+    log(f"trained {trainer.state.global_step} steps in {seconds:.0f}s; checkpoint: {output}")
+    return TrainResult(output, trainer.state.global_step, metrics_path, client.counters.to_dict(), seconds, reward, client,
+                       trainer.model)

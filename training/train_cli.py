@@ -1,0 +1,105 @@
+"""`tl-eval train` and `tl-eval baselines run|list` (registered through the `tl_eval.commands` entry point)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from harness.errors import TLEvalError
+
+
+def _fail(exc: TLEvalError) -> None:
+    click.echo(f"error: {exc.problem}", err=True)
+    if exc.fix:
+        click.echo(f"  fix: {exc.fix}", err=True)
+    raise SystemExit(2)
+
+
+@click.command("train")
+@click.option("--mode", type=click.Choice(["exec-only", "tracelift"]), default=None,
+              help="Reward: executor outcome only, or TraceLift (RM score x measured uplift).  [default: exec-only]")
+@click.option("--planner", metavar="SPEC", default=None,
+              help="Planner to train: builtin:smollm2-135m-instruct, hf:DIR, a model directory, or random:tiny.")
+@click.option("--executor", metavar="SPEC", default=None, help="Frozen executor spec.  [default: frozen]")
+@click.option("--frozen-executor", metavar="SPEC", default=None, envvar="TL_EVAL_FROZEN_EXECUTOR",
+              help="What `frozen` resolves to.")
+@click.option("--task", default=None, help="gsm8k, mbpp, humaneval, or a custom task .yaml.  [default: gsm8k]")
+@click.option("--output", type=click.Path(file_okay=False), default=None, help="Checkpoint directory.")
+@click.option("--rm", "rm", type=click.Path(file_okay=False), default=None, help="Reason RM directory (tracelift).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="YAML training config (training/configs/NAME.yaml); flags win over it.")
+@click.option("--resume", is_flag=True, help="Continue a killed run from the last checkpoint in --output.")
+@click.option("--max-steps", type=click.IntRange(min=1), default=None, help="GRPO steps.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Number of training problems.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="TL_EVAL_DATA_DIR",
+              help="Local benchmark data.")
+@click.option("--cache", "cache", metavar="PATH", default=None, help="Generation cache (SQLite), or `off`.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train(mode, planner, executor, frozen_executor, task, output, rm, config_path, resume, max_steps, limit, data_dir,
+          cache, quiet):
+    """Train a planner with GRPO + LoRA against the frozen executor; writes an HF checkpoint directory.
+
+    Evaluate the result with `tl-eval --planner OUTPUT --executor frozen --tasks TASK`.
+    """
+    from training.grpo import load_train_config
+    from training.grpo import train as run_train
+
+    try:
+        cfg = load_train_config(config_path, mode=mode, planner=planner, executor=executor,
+                                frozen_executor=frozen_executor, task=task, output=output, rm=rm,
+                                max_steps=max_steps, limit=limit, data_dir=data_dir, cache=cache)
+        result = run_train(cfg, resume=resume, show_progress=not quiet, log=lambda m: click.echo(m, err=True))
+    except TLEvalError as e:
+        _fail(e)
+    c = result.counters
+    click.echo(f"checkpoint: {result.output}\nsteps: {result.steps}  time: {result.seconds:.0f}s  "
+               f"executor calls: {c['calls']} ({c['with_trace_calls']} with trace, {c['alone_calls']} alone, "
+               f"{c['cache_hits']} cache hits) for {c['traces']} traces")
+
+
+@click.group("baselines")
+def baselines():
+    """Leaderboard baselines: executor alone, zero-shot planner, exec-only and TraceLift planners."""
+
+
+@baselines.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_cmd(as_json):
+    """Show the recipes and their recorded entries."""
+    from training.baselines import list_entries
+
+    try:
+        rows = list_entries()
+    except TLEvalError as e:
+        _fail(e)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'name':<28} {'task':<10} {'system':<15} {'pair@1':>7} {'exec@1':>7} {'uplift':>7}  run_id")
+    for r in rows:
+        e = r["entry"]
+        if e is None:
+            click.echo(f"{r['name']:<28} {r['task']:<10} {r['system']:<15} {'-':>7} {'-':>7} {'-':>7}  (not run)")
+            continue
+        m = e["metrics"]
+        fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+        click.echo(f"{r['name']:<28} {r['task']:<10} {r['system']:<15} {fmt(m.get('pair_pass@1,full')):>7} "
+                   f"{fmt(m.get('exec_pass@1,none')):>7} {fmt(m.get('uplift,full')):>7}  {e['run_id']}")
+
+
+@baselines.command("run")
+@click.argument("name")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def run_cmd(name, quiet):
+    """Train what is missing, evaluate, and record baselines/entries/NAME.json."""
+    from training.baselines import run_baseline
+
+    try:
+        entry = run_baseline(name, show_progress=not quiet, log=lambda m: click.echo(m, err=True))
+    except TLEvalError as e:
+        _fail(e)
+    click.echo(json.dumps({k: entry[k] for k in ("name", "run_id", "metrics")}, indent=2))
+
+
+COMMANDS = [train, baselines]
