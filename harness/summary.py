@@ -70,4 +70,9 @@ def print_summary(results: dict, run_dir: str, console: Console | None = None) -
         for t, m in results["metrics"].items():
             console.print(f"{t}: leakage rate {_ci(m['leakage_rate'], signed=False)} % · "
                           f"tag compliance {_ci(m['tag_compliance'], signed=False)} %")
+    for t, m in results["metrics"].items():
+        if "rm" in m:
+            scores = ", ".join(f"{c} {v:.3f}" for c, v in m["rm"]["mean_score"].items())
+            console.print(f"{t}: mean RM score {scores} · TraceLift score (rm × uplift) "
+                          f"{m['rm'].get('tracelift_score_task', float('nan')):+.3f}")
     console.print(f"run directory: {run_dir}")
