@@ -228,9 +228,11 @@ class Evaluation:
         by_id = {p.problem_id: p for p in problems}
         # An intervention that could not be applied (no corruption fits the trace, one problem to mismatch)
         # would only repeat `full`: it is recorded but neither executed nor scored.
-        active = [r for r in records if r["intervention"]["applied"] or r["condition"] in ("full", "none")]
+        active = []
         for r in records:
-            if r not in active:
+            if r["intervention"]["applied"] or r["condition"] in ("full", "none"):
+                active.append(r)
+            else:
                 r.update(status=None, passed=None, skipped="not_applicable")
         self.execute(task, by_id, active, costs)
         self.verify(task, by_id, active, costs["verify"])
