@@ -61,9 +61,10 @@ def _hide(path: str) -> list[str]:
 
 def bwrap_prefix() -> list[str]:
     # Order matters: the root bind first, then what it must not show, then --proc (after the root binds).
-    argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp",
-            "--tmpfs", "/run", "--tmpfs", "/dev/shm"]
-    for p in ("/root", "/home"):
+    argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev"]
+    # Hidden behind empty tmpfs mounts; the Python install and tl-eval stay visible even when they live there
+    # (a checkout or virtualenv under /tmp, a pyenv under /root).
+    for p in ("/tmp", "/var/tmp", "/run", "/dev/shm", "/root", "/home"):
         argv += _hide(p)
     for secret in ("/etc/shadow", "/etc/gshadow"):
         if os.path.exists(secret):
