@@ -71,6 +71,7 @@ class RunConfig:
 
     def identity(self, planner_fp: str, executor_fp: str) -> str:
         """Hash of what the results depend on (not where they are written); names the run directory."""
-        keep = {k: v for k, v in self.to_dict().items() if k not in {"output", "run_id", "cache", "workers", "data_dir"}}
+        skip = {"output", "run_id", "cache", "workers", "data_dir", "frozen_executor"}  # the fingerprints cover models
+        keep = {k: v for k, v in self.to_dict().items() if k not in skip}
         keep["planner"], keep["executor"] = planner_fp, executor_fp
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:10]
