@@ -53,7 +53,7 @@ def shot(page, name: str) -> None:
 def visible_rows(page) -> list[dict]:
     return page.eval_on_selector_all("#leaderboard tbody tr:not(.hidden)", """rows => rows.map(r => ({
         task: r.dataset.task, system: r.cells[1].textContent.trim(),
-        pass: r.cells[8].dataset.value === undefined ? null : parseFloat(r.cells[8].dataset.value),
+        pass: r.cells[4].dataset.value === undefined ? null : parseFloat(r.cells[4].dataset.value),
         rank: r.cells[0].dataset.value === '' ? null : parseInt(r.cells[0].dataset.value)}))""")
 
 
@@ -66,10 +66,10 @@ def test_index_loads_sorts_and_filters(page, site):
     assert [r["rank"] for r in rows] == sorted(r["rank"] for r in rows)
     shot(page, "leaderboard-index")
 
-    page.click("#leaderboard th:nth-child(9)")  # pair pass@1: high to low
+    page.click("#leaderboard th:nth-child(5)")  # pair pass@1: high to low
     by_pass = [r["pass"] for r in visible_rows(page)]
     assert by_pass == sorted(by_pass, reverse=True)
-    page.click("#leaderboard th:nth-child(9)")  # again: low to high
+    page.click("#leaderboard th:nth-child(5)")  # again: low to high
     assert [r["pass"] for r in visible_rows(page)] == sorted(by_pass)
     page.click("#leaderboard th:nth-child(2)")  # system name: A to Z
     names = [r["system"] for r in visible_rows(page)]
