@@ -85,6 +85,31 @@ def test_score_command_scores_a_samples_file(tmp_path, groups_file):
     assert [g["rm_score"] for g in got] == pytest.approx(direct, abs=1e-5)
 
 
+def test_score_command_reads_a_runs_own_samples_file(tmp_path, groups_file):
+    """A run's samples lines carry the task name, not the prompt: the prompt comes from the task's data."""
+    from harness.task import get_task
+    from tests.conftest import DATA_DIR
+    from tests.test_reports_helpers import make_run, register_models
+
+    register_models(DATA_DIR)
+    run_dir = make_run(tmp_path / "runs", "rep-plan-good", data_dir=DATA_DIR, tasks=["gsm8k"], limit=3,
+                       conditions=["full", "none"])
+    rm = tmp_path / "rm"
+    assert _train(groups_file, rm, "--max-steps", "1", "--heldout", "0").exit_code == 0
+    out = tmp_path / "scores.jsonl"
+    res = CliRunner().invoke(score_cmd, ["--rm", str(rm), "--samples", str(run_dir / "samples_gsm8k.jsonl"),
+                                         "--out", str(out), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    got = [json.loads(x) for x in out.read_text().splitlines()]
+    full = [json.loads(x) for x in (run_dir / "samples_gsm8k.jsonl").read_text().splitlines()]
+    full = [r for r in full if r["condition"] == "full"]
+    prompts = {p.problem_id: p.prompt for p in get_task("gsm8k").load(DATA_DIR)}
+    direct = load_scorer(rm, device="cpu").score([r["trace"] for r in full],
+                                                 [prompts[r["problem_id"]] for r in full], "math")
+    assert [g["problem_id"] for g in got] == [r["problem_id"] for r in full]
+    assert [g["rm_score"] for g in got] == pytest.approx(direct, abs=1e-5)
+
+
 def test_score_refuses_a_samples_file_without_traces(tmp_path, groups_file):
     samples = tmp_path / "s.jsonl"
     samples.write_text(json.dumps({"problem_id": "a", "prompt": "p", "task_type": "math"}) + "\n")

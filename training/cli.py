@@ -118,17 +118,20 @@ def _print_metrics(label: str, m: dict) -> None:
 
 @click.command("score")
 @click.option("--rm", "rm_dir", type=click.Path(file_okay=False), required=True, help="Reason RM directory.")
-@click.option("--samples", type=click.Path(dir_okay=False), required=True, help="tl-eval samples JSONL.")
+@click.option("--samples", type=click.Path(dir_okay=False), required=True,
+              help="A run's samples_<task>.jsonl (or lines with problem_id, trace, prompt, task_type).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Benchmark data for the problem texts (default: the run's recorded data folder).")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="Write scores JSONL here (default: stdout).")
 @click.option("--device", default=None, help="cpu, cuda ... (default: cuda when available).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
-def score(rm_dir, samples, out, device, batch_size):
+def score(rm_dir, samples, data_dir, out, device, batch_size):
     """Score the traces of a samples file with a Reason RM, without generating anything."""
     from training.reason_rm.samples import read_samples
     from training.reason_rm.scorer import load_scorer
 
     try:
-        items = read_samples(samples)
+        items = read_samples(samples, data_dir)
         scorer = load_scorer(rm_dir, device=device, batch_size=batch_size)
     except TLEvalError as exc:
         _fail(exc)

@@ -1,4 +1,5 @@
-"""Read traces to score from a tl-eval samples JSONL, tolerant to extra fields and repeated traces."""
+"""Read traces to score from a samples JSONL: a tl-eval run's `samples_<task>.jsonl`, or lines that carry
+their own `prompt` and `task_type`."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.config import default_data_dir
 from harness.errors import DataError
+from harness.task import Task, get_task
 
-REQUIRED = ("problem_id", "prompt", "trace", "task_type")
+REQUIRED = ("problem_id", "trace")
 
 
 @dataclass(frozen=True)
@@ -22,12 +25,15 @@ class SampleTrace:
     sample_index: int | None = None
 
 
-def read_samples(path: str | Path) -> list[SampleTrace]:
-    """Every line with a trace; lines of conditions other than `full` (when present) are skipped."""
+def read_samples(path: str | Path, data_dir: str | Path | None = None) -> list[SampleTrace]:
+    """Every line with a trace; lines of conditions other than `full` (when present) are skipped.
+
+    Lines without `prompt`/`task_type` (a run's samples) get them from their `task`, loaded from `data_dir`,
+    else from the data folder recorded in the run's `config.json`, else the default data folder."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"samples file {path} does not exist", "pass a samples_<task>.jsonl from a run directory")
-    out = []
+    out, tasks = [], _RunTasks(path, data_dir)
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
@@ -37,15 +43,51 @@ def read_samples(path: str | Path) -> list[SampleTrace]:
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})", "each line must be one JSON object") from exc
             missing = [k for k in REQUIRED if k not in raw]
+            if "prompt" not in raw and "task" not in raw:
+                missing.append("prompt (or task)")
             if missing:
                 raise DataError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}",
-                                f"samples lines need {', '.join(REQUIRED)}")
-            if raw["task_type"] not in ("code", "math"):
-                raise DataError(f"{path}:{lineno}: task_type {raw['task_type']!r} is not 'code' or 'math'",
-                                "fix the task_type field")
+                                "pass a run's samples_<task>.jsonl, or lines with problem_id, trace, prompt, task_type")
             # The trace is the same under every condition; score it once, from the `full` line.
             if raw.get("condition") not in (None, "full") or raw["trace"] is None:
                 continue
-            out.append(SampleTrace(str(raw["problem_id"]), str(raw["prompt"]), str(raw["trace"]), raw["task_type"],
+            if "prompt" in raw:
+                prompt, task_type = str(raw["prompt"]), raw.get("task_type")
+            else:
+                prompt, task_type = tasks.prompt(str(raw["task"]), str(raw["problem_id"]), f"{path}:{lineno}")
+            if task_type not in ("code", "math"):
+                raise DataError(f"{path}:{lineno}: task_type {task_type!r} is not 'code' or 'math'",
+                                "fix the task_type field")
+            out.append(SampleTrace(str(raw["problem_id"]), prompt, str(raw["trace"]), task_type,
                                    lineno, raw.get("condition"), raw.get("sample_index")))
     return out
+
+
+class _RunTasks:
+    """Problem prompts of the tasks a run's samples name, loaded once per task."""
+
+    def __init__(self, samples: Path, data_dir: str | Path | None):
+        config = samples.parent / "config.json"
+        self.run = json.loads(config.read_text()).get("config", {}) if config.is_file() else {}
+        recorded = self.run.get("data_dir")
+        self.data_dir = Path(data_dir) if data_dir else Path(recorded) if recorded else default_data_dir()
+        self.prompts: dict[str, tuple[dict[str, str], str]] = {}
+
+    def _task(self, name: str) -> Task:
+        # A custom task is recorded under its spec path in the run's config; match it by name.
+        for spec in self.run.get("tasks", []):
+            if str(spec).endswith((".yaml", ".yml")):
+                task = get_task(str(spec))
+                if task.name == name:
+                    return task
+        return get_task(name)
+
+    def prompt(self, task: str, problem_id: str, where: str) -> tuple[str, str]:
+        if task not in self.prompts:
+            t = self._task(task)
+            self.prompts[task] = ({p.problem_id: p.prompt for p in t.load(self.data_dir)}, t.task_type)
+        prompts, task_type = self.prompts[task]
+        if problem_id not in prompts:
+            raise DataError(f"{where}: problem {problem_id!r} is not in task {task!r} (data from {self.data_dir})",
+                            "pass --data-dir with the data the run was evaluated on")
+        return prompts[problem_id], task_type
