@@ -174,7 +174,8 @@ def _checkpoint_info(spec) -> dict:
         info = json.loads(meta.read_text())
     except (OSError, json.JSONDecodeError):
         return {}
-    return {"training_mode": info.get("mode"), "checkpoint": str(Path(spec.target).resolve())}
+    mode = (info.get("train_config") or {}).get("mode")
+    return {"training_mode": mode, "checkpoint": str(Path(spec.target).resolve())}
 
 
 def _load_scorer(rm_dir: str | None):
