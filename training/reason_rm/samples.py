@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from harness.config import default_data_dir
@@ -67,11 +68,24 @@ class _RunTasks:
     """Problem prompts of the tasks a run's samples name, loaded once per task."""
 
     def __init__(self, samples: Path, data_dir: str | Path | None):
-        config = samples.parent / "config.json"
-        self.run = json.loads(config.read_text()).get("config", {}) if config.is_file() else {}
-        recorded = self.run.get("data_dir")
-        self.data_dir = Path(data_dir) if data_dir else Path(recorded) if recorded else default_data_dir()
+        self.samples, self.given_data_dir = samples, data_dir
         self.prompts: dict[str, tuple[dict[str, str], str]] = {}
+
+    @cached_property
+    def run(self) -> dict:
+        """The run's settings from the `config.json` beside the samples; read only when a line needs them."""
+        config = self.samples.parent / "config.json"
+        if not config.is_file():
+            return {}
+        try:
+            return json.loads(config.read_text()).get("config", {})
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{config}: not valid JSON ({exc.msg})", "pass --data-dir, or restore the run's config.json") from exc
+
+    @cached_property
+    def data_dir(self) -> Path | None:
+        recorded = self.given_data_dir or self.run.get("data_dir")
+        return Path(recorded) if recorded else default_data_dir()
 
     def _task(self, name: str) -> Task:
         # A custom task is recorded under its spec path in the run's config; match it by name.
