@@ -110,7 +110,7 @@ def test_sandbox_error_reported_apart_after_retries(monkeypatch):
     with CodeVerifier(SandboxLimits(workers=1)) as v:
         v._pool.handles[0].stop()
         from harness.verify.sandbox import tiers
-        monkeypatch.setattr(tiers, "worker_argv", lambda tier, uid: ["/bin/false"])
+        monkeypatch.setattr(tiers, "worker_argv", lambda *a, **k: ["/bin/false"])
         r = v.verify([SENTINEL])[0]
     assert r.status == "sandbox_error" and r.details["attempts"] == 3
     assert not r.passed

@@ -70,7 +70,7 @@ def test_no_tier_at_all_refuses(monkeypatch):
     from harness.verify.sandbox import tiers
     monkeypatch.delenv("TL_EVAL_SANDBOX_TIER", raising=False)
     monkeypatch.delenv("TL_EVAL_ALLOW_UNSANDBOXED", raising=False)
-    monkeypatch.setattr(tiers, "worker_argv", lambda tier, uid: ["/bin/false"])  # every tier's worker dies at start
+    monkeypatch.setattr(tiers, "worker_argv", lambda *a, **k: ["/bin/false"])  # every tier's worker dies at start
     with pytest.raises(SandboxUnavailable) as e:
         CodeVerifier()
     msg = str(e.value)

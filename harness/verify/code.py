@@ -14,7 +14,7 @@ from harness.errors import ConfigError, SandboxUnavailable
 from harness.types import Verdict
 from harness.verify.code_job import CodeJob
 from harness.verify.sandbox import tiers
-from harness.verify.sandbox.pool import Pool, WorkerHandle
+from harness.verify.sandbox.pool import Pool, WorkerHandle, remove_stale
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +29,10 @@ class SandboxLimits:
     time_limit_floor_s: float = 1.0  # evalplus --min-time-limit analogue
     time_limit_factor: float = 4.0  # evalplus --gt-time-limit-factor analogue
     sample_time_cap_s: float = 20.0  # cap per sample (all tests of one job)
-    memory_mb: int = 1024
+    memory_mb: int = 1024  # the job's whole process tree (a memory cgroup), else each of its processes
     output_bytes: int = 64_000
     file_size_mb: int = 16
+    disk_mb: int = 64  # size of the job directory (a tmpfs) where the tier can limit it
     workers: int | None = None  # default os.cpu_count()
     default_time_limit_s: float = 5.0  # per test, for a job without a measured `time_limit_s`
 
@@ -40,7 +41,7 @@ class SandboxLimits:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"sandbox limit {name}={getattr(self, name)!r} must be positive",
                                   f"set {name} to a number above 0")
-        for name in ("memory_mb", "output_bytes", "file_size_mb"):
+        for name in ("memory_mb", "output_bytes", "file_size_mb", "disk_mb"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
                 raise ConfigError(f"sandbox limit {name}={getattr(self, name)!r} must be a positive integer",
                                   f"set {name} to an integer above 0")
@@ -63,8 +64,9 @@ class CodeVerifier:
         self.allow_unsandboxed = tiers.unsandboxed_allowed(allow_unsandboxed)
         self.warnings: list[str] = []
         self._reference_cache: dict[str, float] = {}
+        remove_stale()
         self.tier, self.probe, first = self._choose(tiers.requested_tier(tier))
-        self._pool = Pool(self.tier, limits.workers or os.cpu_count() or 1, first)
+        self._pool = Pool(self.tier, limits.workers or os.cpu_count() or 1, first, limits.memory_mb, limits.disk_mb)
 
     def _choose(self, requested: str) -> tuple[str, dict, WorkerHandle]:
         if requested == "none" and not self.allow_unsandboxed:
@@ -75,7 +77,7 @@ class CodeVerifier:
         candidates = tiers.AUTO_ORDER if requested == "auto" else (requested,)
         failures = []
         for tier in candidates:
-            handle = WorkerHandle(tier, 0)
+            handle = WorkerHandle(tier, 0, self.limits.memory_mb, self.limits.disk_mb)
             try:
                 hello = handle.start()
             except SandboxUnavailable as e:
@@ -90,7 +92,7 @@ class CodeVerifier:
             handle.stop()
             failures.append(f"{tier}: {'; '.join(problems)}")
         if requested == "auto" and self.allow_unsandboxed:
-            handle = WorkerHandle("none", 0)
+            handle = WorkerHandle("none", 0, self.limits.memory_mb, self.limits.disk_mb)
             hello = handle.start()
             if "error" not in hello:
                 self.warnings = tiers.warnings_for("none", hello)
@@ -149,6 +151,12 @@ class CodeVerifier:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @property
+    def isolation(self) -> dict:
+        """Promise by promise, what this tier gives on this machine (docs/sandbox.md, "Threat model")."""
+        return tiers.isolation(self.tier, self.probe)
+
     def describe(self) -> dict:
-        """Tier, probe report and limits, for config.json."""
-        return {"tier": self.tier, "probe": self.probe, "warnings": self.warnings, "limits": asdict(self.limits)}
+        """Tier, isolation, probe report and limits, for config.json."""
+        return {"tier": self.tier, "isolation": self.isolation, "probe": self.probe, "warnings": self.warnings,
+                "limits": asdict(self.limits)}

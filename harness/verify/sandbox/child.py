@@ -1,8 +1,8 @@
 """The untrusted side: runs the candidate program, then answers calls to its entry point with plain data.
 
-The child never sees the tests, the expected values or the reference program: the worker runs those and
-sends only the arguments of each call. Whatever the child writes is a claim about return values, never a
-verdict.
+The child never sees the tests, the expected values or the reference program: it is forked from the zygote,
+which never received a job, and the worker sends it only the program and the arguments of each call. Whatever
+the child writes is a claim about return values, never a verdict.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from harness.verify.sandbox import codec
 from harness.verify.sandbox.protocol import FrameReader, read_frame_blocking, write_frame
 
 EXCERPT = 2000
+NAME_CHARS = 200  # type names and messages are the candidate's text: bounded before they are encoded
 
 
 def _excerpt(exc: BaseException) -> str:
@@ -34,12 +35,18 @@ def _exception_frame(exc: BaseException) -> dict:
         message = str(exc)[:500]
     except BaseException:
         message = ""
-    return {"kind": "raise" if isinstance(exc, Exception) else "abort", "type": t.__name__,
+    return {"kind": "raise" if isinstance(exc, Exception) else "abort", "type": str(t.__name__)[:NAME_CHARS],
             "builtin": getattr(builtins, t.__name__, None) is t, "message": message, "traceback": _excerpt(exc)}
 
 
-def serve(solution: str, entry_point: str, req_fd: int, resp_fd: int) -> None:
-    """Compile and run `solution`, report readiness, then serve calls until the worker closes the pipe."""
+def serve(req_fd: int, resp_fd: int) -> None:
+    """Read the program, compile and run it, report readiness, then serve calls until the worker closes the pipe."""
+    reader = FrameReader()
+    first = read_frame_blocking(req_fd, reader)
+    if first is None:
+        return
+    solution, entry_point = first["solution"], first["entry_point"]
+    del first
     try:
         code = compile(solution, "<solution>", "exec")
     except BaseException as e:  # SyntaxError, ValueError (null bytes), RecursionError, MemoryError
@@ -56,7 +63,6 @@ def serve(solution: str, entry_point: str, req_fd: int, resp_fd: int) -> None:
         write_frame(resp_fd, {"kind": "missing", "message": f"the program defines no function {entry_point!r}"})
         return
     write_frame(resp_fd, {"kind": "ready"})
-    reader = FrameReader()
     while True:
         req = read_frame_blocking(req_fd, reader)
         if req is None:
@@ -66,7 +72,7 @@ def serve(solution: str, entry_point: str, req_fd: int, resp_fd: int) -> None:
             value = ns[entry_point](*args, **kwargs)  # by name, as the tests would call it
             reply = {"kind": "ok", "value": codec.encode(value)}
         except codec.NotPlainData as e:
-            reply = {"kind": "not_plain", "message": str(e)}
+            reply = {"kind": "not_plain", "message": str(e)[:NAME_CHARS]}
         except BaseException as e:
             reply = _exception_frame(e)
         try:

@@ -69,7 +69,7 @@ def encode(value, _depth: int = 0):
         return {"d": [[encode(k, d), encode(v, d)] for k, v in dict.items(value)]}
     if t is type and _TYPES.get(getattr(value, "__name__", None)) is value:
         return {"T": value.__name__}
-    raise NotPlainData(f"{t.__module__}.{t.__qualname__} is not plain data")
+    raise NotPlainData(f"{str(t.__module__)[:80]}.{str(t.__qualname__)[:80]} is not plain data")  # names are bounded
 
 
 def decode(tree, _depth: int = 0):

@@ -1,7 +1,7 @@
-"""What the forked child does to itself before it touches candidate code: rlimits, uid, Landlock.
+"""What the forked child does to itself before it touches candidate code: cgroup, rlimits, uid, Landlock, job dir.
 
-The seccomp filter is not here: the worker installs it on itself at start-up and every child inherits it (loading
-a filter costs ~0.25 ms per process, mostly the kernel compiling it).
+The base seccomp filter is not here: the worker installs it on itself at start-up and the zygote and every child
+inherit it (loading a filter costs ~0.25 ms per process, mostly the kernel compiling it).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import resource
 from typing import NamedTuple
 
 from harness.verify.sandbox import landlock
+
+JOB_DIR = "job"
 
 
 class ChildLimits(NamedTuple):
@@ -46,15 +48,26 @@ def drop_privileges(uid: int) -> None:
         raise OSError("could not drop root")
 
 
-def confine(tmpdir: str, uid: int | None, limits: ChildLimits, ruleset: int | None) -> None:
-    """Apply every layer this tier uses, in an order where each step still has the rights it needs.
+def confine(jobs_root: str, uid: int | None, limits: ChildLimits, ruleset: int | None, cgroup_fd: int | None,
+            ownership_filter=None) -> str:
+    """Apply every layer this tier uses, in an order where each step still has the rights it needs; returns the
+    fresh job directory (the cwd and TMPDIR), made by the child itself so that it owns it.
 
-    `ruleset` is a Landlock ruleset fd the worker built once, before it forks.
+    `ruleset` is a Landlock ruleset fd the worker built once; `cgroup_fd` an open `cgroup.procs` of the job's
+    memory cgroup; `ownership_filter` an extra seccomp filter for a child that keeps the host user's uid.
     """
+    if cgroup_fd is not None:
+        os.write(cgroup_fd, b"0")  # "0" moves the writer: the job's whole tree is charged to one memory limit
     os.setpgid(0, 0)
-    os.chdir(tmpdir)
     set_rlimits(limits)  # before the uid drop: RLIMIT_NPROC then binds the new, unprivileged uid
     if uid is not None:
         drop_privileges(uid)
     if ruleset is not None:
         landlock.restrict_self(ruleset)
+    if ownership_filter is not None:
+        ownership_filter.install()
+    job = os.path.join(jobs_root, JOB_DIR)
+    os.mkdir(job, 0o700)
+    os.chdir(job)
+    os.environ["TMPDIR"] = job
+    return job

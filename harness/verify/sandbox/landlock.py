@@ -1,7 +1,7 @@
-"""Landlock: the child may write only beneath its temp dir, open no TCP ports, and signal nobody outside.
+"""Landlock: the child may read only an allowlist, write only beneath its job root, open no TCP ports, and
+signal nobody outside its domain.
 
-Three syscalls through ctypes; the PyPI bindings are young and would add a dependency for about forty lines.
-Reads are left to file permissions and bwrap's view of the file system.
+Three syscalls through ctypes; the PyPI bindings are young and would add a dependency for about fifty lines.
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ _VERSION_FLAG = 1
 _RULE_PATH_BENEATH = 1
 _PR_SET_NO_NEW_PRIVS = 38
 
-_WRITE_FILE, _TRUNCATE, _IOCTL_DEV = 1 << 1, 1 << 14, 1 << 15
+_EXECUTE, _WRITE_FILE, _READ_FILE, _READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+_TRUNCATE, _IOCTL_DEV = 1 << 14, 1 << 15
 _WRITE_RIGHTS_V1 = sum(1 << b for b in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12))  # write, remove, make_*
 _REFER = 1 << 13
 _NET_BIND_TCP, _NET_CONNECT_TCP = 1, 2
 _SCOPE_ABSTRACT_UNIX, _SCOPE_SIGNAL = 1, 2
+READ = _READ_FILE | _READ_DIR
 
 
 class _RulesetAttr(ctypes.Structure):
@@ -45,7 +47,8 @@ def abi_version() -> int:
 
 
 def _fs_rights(abi: int) -> int:
-    rights = _WRITE_RIGHTS_V1
+    """Every file-system right this ABI knows: handled means denied unless a rule allows it."""
+    rights = _WRITE_RIGHTS_V1 | READ | _EXECUTE
     if abi >= 2:
         rights |= _REFER
     if abi >= 3:
@@ -55,10 +58,13 @@ def _fs_rights(abi: int) -> int:
     return rights
 
 
-def make_ruleset(writable_dirs: list[str], writable_files: list[str] = ["/dev/null"]) -> int:
-    """A ruleset fd (writes only beneath `writable_dirs`, no TCP, scoped signals) for `restrict_self` to apply.
+def make_ruleset(writable_dirs: list[str], readable: list[str], listable: list[str] = [],
+                 writable_files: list[str] = ["/dev/null"]) -> int:
+    """A ruleset fd for `restrict_self`: full access beneath `writable_dirs`, read-only access to `readable`
+    (directories: beneath them; files: that file), directory listing only beneath `listable`, nothing else;
+    no TCP; signals and abstract sockets scoped.
 
-    The worker builds it once for its temp dir; the rule holds the directory's inode, not its path.
+    Built once by the worker; a rule holds the inode, not the path. Missing `readable` paths are skipped.
     """
     abi = abi_version()
     if abi < 1:
@@ -70,11 +76,21 @@ def make_ruleset(writable_dirs: list[str], writable_files: list[str] = ["/dev/nu
     ruleset = _libc.syscall(_CREATE, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
     if ruleset < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
+    file_only = _WRITE_FILE | _READ_FILE | _EXECUTE | _TRUNCATE | _IOCTL_DEV  # rights a rule on a file may hold
     try:
-        file_rights = fs & (_WRITE_FILE | _TRUNCATE | _IOCTL_DEV)
-        for path, rights in [(d, fs) for d in writable_dirs] + [(f, file_rights) for f in writable_files]:
-            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        rules = [(d, fs, True) for d in writable_dirs]
+        rules += [(f, fs & (_WRITE_FILE | _READ_FILE | _TRUNCATE | _IOCTL_DEV), True) for f in writable_files]
+        rules += [(p, READ, False) for p in readable] + [(p, _READ_DIR, False) for p in listable]
+        for path, rights, required in rules:
             try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                if required:
+                    raise
+                continue
+            try:
+                if not os.path.isdir(f"/proc/self/fd/{fd}"):
+                    rights &= file_only
                 rule = _PathBeneath(rights, fd)
                 if _libc.syscall(_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(_RULE_PATH_BENEATH),
                                  ctypes.byref(rule), ctypes.c_uint32(0)) != 0:
@@ -93,13 +109,3 @@ def restrict_self(ruleset: int) -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
     if _libc.syscall(_RESTRICT, ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
         raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
-
-
-def restrict(writable_dirs: list[str], writable_files: list[str] = ["/dev/null"]) -> int:
-    """Confine the calling process in one go; returns the ABI used. Raises OSError when Landlock is unavailable."""
-    ruleset = make_ruleset(writable_dirs, writable_files)
-    try:
-        restrict_self(ruleset)
-    finally:
-        os.close(ruleset)
-    return abi_version()

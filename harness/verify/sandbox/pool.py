@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from harness.verify.sandbox import tiers
+from harness.verify.sandbox import cgroups, tiers
 from harness.verify.sandbox.protocol import FrameError, FrameReader, pack, write_all
 
 START_TIMEOUT_S = 60.0
@@ -25,7 +25,30 @@ _instances = itertools.count()
 
 
 class WorkerFailed(Exception):
-    """The worker died, hung or spoke garbage: an infrastructure failure."""
+    """The worker died, hung or spoke garbage. `during_job`: it had started and taken a job, so the job may be the
+    cause; a job that does this to every fresh worker it gets is judged the candidate's failure."""
+
+    def __init__(self, message: str, during_job: bool = True):
+        super().__init__(message)
+        self.during_job = during_job
+
+
+HOST_DIR_PREFIX = "tl-sandbox-"
+
+
+def remove_stale() -> None:
+    """Remove the job directories and cgroups of tl-eval processes that no longer exist (e.g. after kill -9)."""
+    root = tempfile.gettempdir()
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return
+    for name in names:
+        parts = name.split("-")
+        if name.startswith(HOST_DIR_PREFIX) and len(parts) >= 4 and parts[2].isdigit() \
+                and not os.path.exists(f"/proc/{parts[2]}"):
+            cgroups.rmtree(os.path.join(root, name))
+    cgroups.remove_stale()
 
 
 _launcher: concurrent.futures.ThreadPoolExecutor | None = None
@@ -48,24 +71,52 @@ def private_uid(slot: int) -> int:
 
 
 class WorkerHandle:
-    """One worker process and its pipes."""
+    """One worker process, its pipes, and what the host made for it (job directory, memory cgroup)."""
 
-    def __init__(self, tier: str, slot: int):
+    def __init__(self, tier: str, slot: int, memory_mb: int = 1024, disk_mb: int = 64):
         self.tier, self.slot = tier, slot
+        self.memory_mb, self.disk_mb = memory_mb, disk_mb
         self.proc: subprocess.Popen | None = None
         self.hello: dict = {}
         self.log = tempfile.TemporaryFile()
+        self.uid: int | None = None
+        self.jobs_dir: str | None = None
+        self.cgroup: cgroups.MemoryCgroup | None = None
+        self.cgroup_note = ""
 
     def start(self) -> dict:
-        argv = tiers.worker_argv(self.tier, private_uid(self.slot))
-        self.reader = FrameReader()
-        self.proc = _popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
-                           env=tiers.worker_env(), close_fds=True)
+        self.uid = private_uid(self.slot)
+        if self.tier != "bwrap":
+            # Made and removed by the host, so a worker killed before it cleans up leaves nothing behind.
+            self.jobs_dir = tempfile.mkdtemp(prefix=f"{HOST_DIR_PREFIX}{os.getpid()}-")
+        fds: list[int] = []
+        argv_prefix: list[str] = []
+        if self.tier != "none":
+            self.cgroup, self.cgroup_note = cgroups.create(f"{self.slot}-{os.urandom(3).hex()}", self.memory_mb)
+        if self.cgroup is not None:
+            fds = [os.open(self.cgroup.job / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC),
+                   os.open(self.cgroup.oom_kills(), os.O_RDONLY | os.O_CLOEXEC)]
+            # The shell moves itself into the worker's cgroup before it becomes bwrap/unshare/the worker.
+            argv_prefix = ["/bin/sh", "-c", 'echo 0 > "$0" && exec "$@"', str(self.cgroup.worker / "cgroup.procs")]
+        try:
+            argv = argv_prefix + tiers.worker_argv(self.tier, self.uid, self.jobs_dir or tiers.BWRAP_JOBS,
+                                                   self.disk_mb, tuple(fds) if fds else None)
+            self.reader = FrameReader()
+            self.proc = _popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+                               env=tiers.worker_env(self.tier), close_fds=True, pass_fds=fds)
+        except BaseException:
+            self._release()
+            raise
+        finally:
+            for fd in fds:
+                os.close(fd)
         try:
             self.hello = self._read(START_TIMEOUT_S)
         except WorkerFailed as e:
             self.stop()
             return {"error": f"{e}; worker log: {self.log_tail()}"}
+        if self.cgroup_note:
+            self.hello["memory_cgroup_note"] = self.cgroup_note
         return self.hello
 
     def log_tail(self) -> str:
@@ -98,7 +149,7 @@ class WorkerHandle:
         if not self.alive():
             hello = self.start()
             if "error" in hello:
-                raise WorkerFailed(hello["error"])
+                raise WorkerFailed(hello["error"], during_job=False)
         assert self.proc is not None and self.proc.stdin is not None
         try:
             write_all(self.proc.stdin.fileno(), frame)
@@ -131,15 +182,28 @@ class WorkerHandle:
                 if f is not None:
                     f.close()
             self.proc = None
+        self._release()
+
+    def _release(self) -> None:
+        """Kill what may outlive the worker (no PID namespace in the seccomp tier) and remove its host state."""
+        if self.tier == "seccomp" and self.uid is not None and os.geteuid() == 0:
+            _kill_uid(self.uid)
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.cgroup = None
+        if self.jobs_dir is not None:
+            cgroups.rmtree(self.jobs_dir)
+            self.jobs_dir = None
 
 
 class Pool:
     """`n` workers of one tier; `map` runs messages through them with retries on infrastructure failure."""
 
-    def __init__(self, tier: str, n: int, first: WorkerHandle | None = None):
+    def __init__(self, tier: str, n: int, first: WorkerHandle | None = None, memory_mb: int = 1024,
+                 disk_mb: int = 64):
         self.tier = tier
         self.handles = [first] if first is not None else []
-        self.handles += [WorkerHandle(tier, slot) for slot in range(len(self.handles), n)]
+        self.handles += [WorkerHandle(tier, slot, memory_mb, disk_mb) for slot in range(len(self.handles), n)]
 
     def map(self, messages: list[dict], timeouts: list[float], retries: int,
             progress: Callable[[int], None] | None = None) -> list[dict]:
@@ -149,6 +213,7 @@ class Pool:
         results: list[dict | None] = [None] * len(messages)
         frames = [pack(m) for m in messages]
         errors: list[list[str]] = [[] for _ in messages]
+        crashes = [0] * len(messages)
 
         def finish(i: int, reply: dict) -> None:
             reply.setdefault("details", {})["attempts"] = len(errors[i]) + (reply["status"] != "sandbox_error")
@@ -160,11 +225,17 @@ class Pool:
             retry: collections.deque[int] = collections.deque()  # failed attempts go again on this thread
             inflight: collections.deque[int] = collections.deque()
 
-            def failed(i: int, error: str) -> None:
+            def failed(i: int, error: str, during_job: bool = False) -> None:
                 errors[i].append(error)
+                crashes[i] += during_job
                 if len(errors[i]) > retries:
-                    finish(i, {"status": "sandbox_error", "failing_test": None, "stderr": "", "seconds": 0.0,
-                               "details": {"reason": "; ".join(errors[i])[-2000:]}})
+                    # A job that broke every fresh worker it was given is the program's doing, not the
+                    # infrastructure's: a failure, never an exclusion the candidate could choose.
+                    caused = crashes[i] == len(errors[i])
+                    finish(i, {"status": "fail" if caused else "sandbox_error", "failing_test": None, "stderr": "",
+                               "seconds": 0.0,
+                               "details": {"reason": ("the program broke the sandbox worker on every attempt: "
+                                                      if caused else "") + "; ".join(errors[i])[-2000:]}})
                 else:
                     retry.append(i)
 
@@ -187,7 +258,7 @@ class Pool:
                         handle.send(frames[i])
                     except WorkerFailed as e:
                         requeue_inflight()
-                        failed(i, str(e))
+                        failed(i, str(e), e.during_job)
                         continue
                     inflight.append(i)
                 if not inflight:
@@ -197,12 +268,13 @@ class Pool:
                     reply = handle.receive(messages[i]["nonce"], timeouts[i])
                 except WorkerFailed as e:
                     requeue_inflight()
-                    failed(i, str(e))
+                    failed(i, str(e), e.during_job)
                     continue
-                if handle.proc is None:  # the worker said it exits after this reply
+                exits = handle.proc is None  # the worker said it exits after this reply (it could not clean up)
+                if exits:
                     requeue_inflight()
                 if reply.get("status") == "sandbox_error":
-                    failed(i, reply.get("details", {}).get("reason", "sandbox_error"))
+                    failed(i, reply.get("details", {}).get("reason", "sandbox_error"), exits)
                 else:
                     finish(i, reply)
 
@@ -217,6 +289,21 @@ class Pool:
         for h in self.handles:
             h.stop()
             h.log.close()
+
+
+def _kill_uid(uid: int) -> None:
+    """SIGKILL every process of `uid` (the worker's private one): a helper takes the uid and kills all it may.
+    A bare fork (no exec): the helper makes two system calls, and an interpreter could not even be exec'd as
+    that uid when Python lives under a mode-700 home."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            os.kill(-1, 9)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
 
 
 def _next(retry: collections.deque, todo: queue.Queue) -> int | None:

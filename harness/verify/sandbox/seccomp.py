@@ -1,6 +1,7 @@
-"""A seccomp-BPF deny-list for the child: no sockets, no namespaces, no tracing, no mounts, no kernel admin.
+"""A seccomp-BPF deny-list for the child: no sockets, namespaces, tracing, mounts, kernel admin, SysV IPC,
+xattr or timestamp changes.
 
-Hand-written BPF through ctypes + prctl rather than libseccomp: the filter is a flat deny-list of about thirty
+Hand-written BPF through ctypes + prctl rather than libseccomp: the filter is a flat deny-list of about seventy
 syscall numbers, and this way the sandbox works where libseccomp.so or a Python binding for the venv's
 interpreter is missing (Debian's python3-seccomp only serves the system Python).
 """
@@ -17,13 +18,30 @@ _NAMES = ("socket", "ptrace", "mount", "umount2", "pivot_root", "chroot", "unsha
           "finit_module", "delete_module", "reboot", "swapon", "swapoff", "process_vm_readv",
           "process_vm_writev", "userfaultfd", "io_uring_setup", "open_by_handle_at", "acct",
           "settimeofday", "clock_settime", "open_tree", "move_mount", "fsopen", "fsmount", "mount_setattr")
+# State that would outlive a job or change host metadata that Landlock does not cover: SysV IPC objects and POSIX
+# message queues (they survive the process), extended attributes and timestamps (Landlock checks neither).
+_PERSISTENT = ("shmget", "shmat", "shmctl", "shmdt", "msgget", "msgsnd", "msgrcv", "msgctl", "semget", "semop",
+               "semctl", "semtimedop", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify",
+               "mq_getsetattr", "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr",
+               "fremovexattr", "setxattrat", "removexattrat", "utimensat", "utime", "utimes", "futimesat")
+# Without a private uid the candidate owns the host user's files: mode and owner changes are refused too.
+_OWNERSHIP = ("chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat")
+_X86_64 = dict(zip(_NAMES, (
+    41, 101, 165, 166, 155, 161, 272, 308, 246, 320, 321, 298, 250, 248, 249, 175, 313, 176, 169, 167,
+    168, 310, 311, 323, 425, 304, 163, 164, 227, 428, 429, 430, 432, 442)))
+_X86_64.update(zip(_PERSISTENT, (29, 30, 31, 67, 68, 69, 70, 71, 64, 65, 66, 220, 240, 241, 242, 243, 244, 245,
+                                 188, 189, 190, 197, 198, 199, 463, 466, 280, 132, 235, 261)))
+_X86_64.update(zip(_OWNERSHIP, (90, 91, 268, 452, 92, 93, 94, 260)))
+_AARCH64 = dict(zip(_NAMES, (
+    198, 117, 40, 39, 41, 51, 97, 268, 104, 294, 280, 241, 219, 217, 218, 105, 273, 106, 142, 224, 225,
+    270, 271, 282, 425, 265, 89, 170, 112, 428, 429, 430, 432, 442)))
+_AARCH64.update(zip(_PERSISTENT[:26] + ("utimensat",), (194, 196, 195, 197, 186, 189, 188, 187, 190, 193, 191,
+                                                        192, 180, 181, 182, 183, 184, 185, 5, 6, 7, 14, 15, 16,
+                                                        463, 466, 88)))
+_AARCH64.update(fchmod=52, fchmodat=53, fchmodat2=452, fchown=55, fchownat=54)  # no chmod/chown/lchown there
 _TABLES = {
-    "x86_64": (0xC000003E, dict(zip(_NAMES, (
-        41, 101, 165, 166, 155, 161, 272, 308, 246, 320, 321, 298, 250, 248, 249, 175, 313, 176, 169, 167,
-        168, 310, 311, 323, 425, 304, 163, 164, 227, 428, 429, 430, 432, 442))), {"clone": 56, "clone3": 435}),
-    "aarch64": (0xC00000B7, dict(zip(_NAMES, (
-        198, 117, 40, 39, 41, 51, 97, 268, 104, 294, 280, 241, 219, 217, 218, 105, 273, 106, 142, 224, 225,
-        270, 271, 282, 425, 265, 89, 170, 112, 428, 429, 430, 432, 442))), {"clone": 220, "clone3": 435}),
+    "x86_64": (0xC000003E, _X86_64, {"clone": 56, "clone3": 435}),
+    "aarch64": (0xC00000B7, _AARCH64, {"clone": 220, "clone3": 435}),
 }
 _CLONE_NS_FLAGS = 0x7E020000  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
 
@@ -44,9 +62,14 @@ def supported() -> bool:
     return platform.machine() in _TABLES
 
 
-def build_filter() -> list[tuple[int, int, int, int]]:
-    """The BPF program as (code, jt, jf, k) tuples for this machine's architecture."""
-    arch, numbers, clone = _TABLES[platform.machine()]
+def build_filter(ownership: bool = False) -> list[tuple[int, int, int, int]]:
+    """The BPF program as (code, jt, jf, k) tuples for this machine's architecture.
+
+    `ownership`: also refuse chmod/chown (for a child that runs as the host user rather than a private uid).
+    """
+    arch, table, clone = _TABLES[platform.machine()]
+    names = _NAMES + _PERSISTENT + (_OWNERSHIP if ownership else ())
+    numbers = {n: table[n] for n in names if n in table}
     eperm = _RET_ERRNO | errno.EPERM
     prog = [(_LD_W_ABS, 0, 0, 4), (_JEQ_K, 1, 0, arch), (_RET_K, 0, 0, _RET_KILL_PROCESS), (_LD_W_ABS, 0, 0, 0)]
     if platform.machine() == "x86_64":
@@ -64,10 +87,10 @@ def build_filter() -> list[tuple[int, int, int, int]]:
 class Filter:
     """The filter built once in the worker; each child only makes the two prctl calls (building it costs ~1 ms)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ownership: bool = False) -> None:
         if not supported():
             raise OSError(errno.ENOSYS, f"no seccomp syscall table for {platform.machine()}")
-        insns = build_filter()
+        insns = build_filter(ownership)
         self._arr = (_Insn * len(insns))(*[_Insn(*i) for i in insns])
         self._prog = _Prog(len(insns), self._arr)
         self._libc = ctypes.CDLL(None, use_errno=True)

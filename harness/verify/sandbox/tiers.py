@@ -35,43 +35,81 @@ def _package_root() -> str:
     return str(Path(harness.__file__).resolve().parent.parent)
 
 
-def worker_env() -> dict[str, str]:
+def interpreter() -> str:
+    """The real interpreter behind sys.executable: a virtualenv (or a symlinked folder on the way to it) is not
+    what the sandbox runs, so neither its site-packages nor an unresolvable link path reach the worker."""
+    return os.path.realpath(sys.executable)
+
+
+# Inside bwrap the worker's own modules are mounted here, and nothing else of the package.
+BWRAP_PKG = "/opt/tl-eval"
+# The job root: in bwrap a size-limited tmpfs; in the other tiers a host directory made (and removed) per worker.
+BWRAP_JOBS = "/tmp/jobs"
+
+
+def sandbox_sources() -> list[str]:
+    """The files the worker imports from tl-eval: the sandbox package and the two package markers above it."""
+    sandbox = Path(__file__).resolve().parent
+    return [str(sandbox.parent.parent / "__init__.py"), str(sandbox.parent / "__init__.py"), str(sandbox)]
+
+
+def worker_env(tier: str = "bwrap") -> dict[str, str]:
     """A clean environment: the host's variables (secrets included) never reach a worker or its children."""
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONPATH": _package_root(),
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
+            "PYTHONPATH": BWRAP_PKG if tier == "bwrap" else _package_root(),
             "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-def _hide(path: str) -> list[str]:
-    """Replace `path` with an empty tmpfs, binding back only the Python installation and package under it.
+def _site_dirs(prefix: str) -> list[str]:
+    import sysconfig
 
-    The binds also make those trees reachable for the child's uid when `path` itself is mode 700 (/root).
-    """
-    if not os.path.isdir(path):
-        return []
-    argv = ["--tmpfs", path]
-    needed = {str(Path(p).resolve()) for p in (sys.prefix, sys.base_prefix, _package_root())}
-    for p in sorted(needed):
-        if p.startswith(path + "/") and not any(p.startswith(q + "/") for q in needed):
-            parts = Path(p).relative_to(path).parts
-            for i in range(1, len(parts)):  # bwrap would create these 0700, unreachable for the child's uid
-                argv += ["--perms", "0755", "--dir", str(Path(path, *parts[:i]))]
-            argv += ["--ro-bind", p, p]
-    return argv
+    paths = sysconfig.get_paths(vars={"base": prefix, "platbase": prefix})
+    return sorted({paths["purelib"], paths["platlib"]})
 
 
-def bwrap_prefix() -> list[str]:
-    # Order matters: the root bind first, then what it must not show, then --proc (after the root binds).
-    argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev"]
-    # Hidden behind empty tmpfs mounts; the Python install and tl-eval stay visible even when they live there
-    # (a checkout or virtualenv under /tmp, a pyenv under /root).
-    for p in ("/tmp", "/var/tmp", "/run", "/dev/shm", "/root", "/home"):
-        argv += _hide(p)
-    for secret in ("/etc/shadow", "/etc/gshadow"):
-        if os.path.exists(secret):
-            argv += ["--ro-bind", "/dev/null", secret]
-    argv += ["--proc", "/proc", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
-             "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--chdir", "/tmp", "--clearenv"]
-    for k, v in worker_env().items():
+def _bind_tree(path: str) -> list[str]:
+    """Read-only bind of `path`, with the directories above it made traversable (bwrap creates them 0700)."""
+    argv = []
+    parts = Path(path).parts
+    for i in range(2, len(parts)):
+        argv += ["--perms", "0755", "--dir", str(Path(*parts[:i]))]
+    return argv + ["--ro-bind", path, path]
+
+
+def bwrap_prefix(disk_mb: int = 64, cgroup: bool = False) -> list[str]:
+    """An allowlisted file system: /usr (and the merged-/usr links), the real Python installation without its
+    site-packages, a few /etc files, the sandbox's own sources, /dev, /proc and a size-limited /tmp. Nothing else
+    of the host: no /home, /root, /work, /var, no checkout, data directory, hub cache or run directory."""
+    argv = ["bwrap", "--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
+        if os.path.islink(top):
+            argv += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            argv += ["--ro-bind", top, top]
+    prefix = str(Path(sys.base_prefix).resolve())
+    exe_dir = os.path.dirname(interpreter())
+    for tree in sorted({prefix, str(Path(exe_dir).parent)}):
+        if not tree.startswith("/usr/") and tree != "/usr":
+            argv += _bind_tree(tree)
+    hidden = _site_dirs(prefix) + [f"/usr/lib/python3/dist-packages",
+                                    f"/usr/local/lib/python{sys.version_info[0]}.{sys.version_info[1]}/dist-packages",
+                                    f"/usr/local/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages"]
+    for site in sorted(set(hidden)):
+        if os.path.isdir(site):
+            argv += ["--tmpfs", site]  # an empty directory over it: installed packages carry benchmark data
+    for f in ("/etc/ld.so.cache", "/etc/localtime", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf"):
+        if os.path.exists(f):
+            argv += ["--ro-bind", f, f]
+    for src in sandbox_sources():
+        rel = Path(src).relative_to(Path(_package_root()))
+        argv += ["--ro-bind", src, str(Path(BWRAP_PKG) / rel)]
+    argv += ["--dev", "/dev", "--proc", "/proc", "--size", str(disk_mb * 1024 * 1024), "--tmpfs", "/tmp",
+             "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
+    if not cgroup:
+        # (with a memory cgroup the children move into a sibling of the worker's cgroup, outside a new namespace)
+        argv += ["--unshare-cgroup-try"]
+    argv += ["--die-with-parent", "--new-session", "--chdir", "/", "--clearenv"]
+    for k, v in worker_env("bwrap").items():
         argv += ["--setenv", k, v]
     # bwrap run as root keeps every capability unless told otherwise: drop all, add back what the worker needs
     # (the child loses these too when it changes uid).
@@ -88,15 +126,22 @@ def unshare_prefix() -> list[str]:
     return argv + ["--"]
 
 
-def worker_argv(tier: str, uid: int | None) -> list[str]:
+def worker_argv(tier: str, uid: int | None, jobs_root: str = BWRAP_JOBS, disk_mb: int = 64,
+                cgroup_fds: tuple[int, int] | None = None) -> list[str]:
+    """The command that starts one worker; `jobs_root` is the host directory for the non-bwrap tiers and
+    `cgroup_fds` the inherited (job cgroup.procs, OOM counter) descriptors when a memory cgroup is in use."""
     root = os.geteuid() == 0
     config = {"tier": tier, "uid": uid if (root and tier != "none") else None,
-              "landlock": tier != "none", "seccomp": tier != "none", "pidns": tier in ("bwrap", "unshare")}
-    cmd = [sys.executable, "-s", "-B", "-m", "harness.verify.sandbox.worker", json.dumps(config)]
+              "landlock": tier != "none", "seccomp": tier != "none", "pidns": tier in ("bwrap", "unshare"),
+              "jobs_root": BWRAP_JOBS if tier == "bwrap" else jobs_root, "disk_mb": disk_mb,
+              "jobs_tmpfs": tier == "bwrap", "mount_tmpfs": tier == "unshare"}
+    if cgroup_fds is not None:
+        config["cgroup_fd"], config["oom_fd"] = cgroup_fds
+    cmd = [interpreter(), "-s", "-S", "-B", "-m", "harness.verify.sandbox.worker", json.dumps(config)]
     if tier == "bwrap":
         if shutil.which("bwrap") is None:
             raise SandboxUnavailable("bubblewrap (bwrap) is not installed", "apt-get install bubblewrap")
-        return bwrap_prefix() + cmd
+        return bwrap_prefix(disk_mb, cgroup_fds is not None) + cmd
     if tier == "unshare":
         if shutil.which("unshare") is None:
             raise SandboxUnavailable("unshare (util-linux) is not installed", "apt-get install util-linux")
@@ -139,4 +184,28 @@ def warnings_for(tier: str, hello: dict) -> list[str]:
                    " can import only the modules the worker preloads; use the bwrap tier or a world-readable Python")
     if tier != "none" and hello.get("uid") is None:
         out.append("not running as root: children cannot drop to a private uid")
+    out += [f"sandbox isolation: {gap}" for gap in isolation_gaps(tier, hello)]
     return out
+
+
+def isolation(tier: str, hello: dict) -> dict:
+    """What this worker's probe shows the tier gives, promise by promise (for config.json and the summary)."""
+    child = hello.get("child", {})
+    return {"tier": tier, "answer_key_unreachable_in_memory": bool(hello.get("zygote")),
+            "filesystem_allowlist": bool(child.get("fs_allowlist")), "private_uid": hello.get("uid") is not None,
+            "memory_limit": "job cgroup" if hello.get("memory_cgroup") else "per process",
+            "job_dir_size_limit": bool(hello.get("disk_limit")), "namespaces": tier in ("bwrap", "unshare")}
+
+
+def isolation_gaps(tier: str, hello: dict) -> list[str]:
+    """Plain-language list of the promises this tier does not keep here."""
+    if tier == "none":
+        return ["none (tier 'none')"]
+    iso, gaps = isolation(tier, hello), []
+    if not iso["filesystem_allowlist"]:
+        gaps.append("no file-system allowlist: candidates can read host files, benchmark answer keys included")
+    if iso["memory_limit"] != "job cgroup":
+        gaps.append("no memory cgroup: memory is limited per process (up to 8 processes of memory_mb each)")
+    if not iso["job_dir_size_limit"]:
+        gaps.append("the job directory has no size limit (only the per-file limit)")
+    return gaps

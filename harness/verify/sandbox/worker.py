@@ -1,7 +1,8 @@
-"""The long-lived worker: reads jobs from the host, forks one confined child per job, judges, kills, cleans up.
+"""The long-lived worker: reads jobs from the host, has the zygote fork one confined child per job, judges.
 
 Run as `python -m harness.verify.sandbox.worker CONFIG_JSON` inside the tier's launcher (bwrap, unshare, or
-nothing). It never executes candidate code itself; candidate code runs only in forked, confined children.
+nothing). It never executes candidate code itself; candidate code runs only in children of the zygote, which it
+forks at start-up, before the first job: no child ever holds what a job brought (tests, reference, caches).
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import sys
 import time
 import traceback
 
-from harness.verify.sandbox import judge, landlock, seccomp
-from harness.verify.sandbox.child import serve
-from harness.verify.sandbox.confine import ChildLimits, confine
+from harness.verify.sandbox import allowlist, judge, landlock, seccomp
+from harness.verify.sandbox.confine import ChildLimits
 from harness.verify.sandbox.protocol import FrameReader, read_frame_blocking, write_frame
+from harness.verify.sandbox.zygote import Unhealthy, ZygoteLink
 
 # Modules candidates commonly import, loaded once here so each forked child finds them in sys.modules. Every
 # extension module the worker holds makes each fork and exit slower (page tables and mappings are copied and torn
@@ -65,14 +66,21 @@ def probe():
     except OSError:
         write_blocked = True
     stdlib_readable = os.access(os.path.dirname(os.__file__), os.R_OK | os.X_OK)
-    cap_eff = [l.split()[1] for l in open("/proc/self/status") if l.startswith("CapEff")][0]
+    try:
+        os.listdir("/")
+        fs_allowlist = False
+    except OSError:
+        fs_allowlist = True
+    try:
+        cap_eff = [l.split()[1] for l in open("/proc/self/status") if l.startswith("CapEff")][0]
+    except OSError:
+        cap_eff = "unreadable"
     return {"uid": os.getuid(), "socket_blocked": sock, "root_write_blocked": write_blocked, "cap_eff": cap_eff,
-            "stdlib_readable": stdlib_readable}
+            "stdlib_readable": stdlib_readable, "fs_allowlist": fs_allowlist}
 '''
 
-
-class Unhealthy(Exception):
-    """The worker cannot guarantee a clean slate for the next job; it exits and the host starts a new one."""
+_PR_SET_DUMPABLE = 4
+_MS_NOSUID, _MS_NODEV = 2, 4
 
 
 @functools.lru_cache(maxsize=64)  # small: every cached object is copied into each fork
@@ -82,163 +90,75 @@ def _compile_trusted(source: str, filename: str):
 
 
 class Worker:
-    def __init__(self, config: dict):
+    def __init__(self, config: dict, close_in_zygote: list[int]):
         self.uid = config.get("uid")
-        self.pidns = bool(config.get("pidns"))
         self.tier = config.get("tier", "?")
+        self.pidns = bool(config.get("pidns"))
         self.preload = config.get("preload", "lean")
         if self.uid is not None and os.geteuid() != 0:
             self.uid = None  # only root can drop to another uid; the host's probe reports this
-        self.base = _private_dir()
-        # One temp dir for the worker's life, emptied after every job: the same inode, so the Landlock ruleset
-        # that allows writes beneath it is built once; only this worker's children (one at a time) use it.
-        self.tmpdir = os.path.join(self.base, "job")
-        os.mkdir(self.tmpdir, 0o700)
-        if self.uid is not None:
-            os.chown(self.tmpdir, self.uid, self.uid)
-        self.ruleset = None
+        config["uid"] = self.uid
+        self.jobs_root = config["jobs_root"]
+        self.disk_limit = _prepare_jobs_root(self.jobs_root, config, self.uid is not None)
+        ruleset = None
         if config.get("landlock") and landlock.abi_version() > 0:
-            self.ruleset = landlock.make_ruleset([self.tmpdir])
-            os.set_inheritable(self.ruleset, False)
-        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans come back here
-        judge.install_alarm()
+            # /proc only with a private uid: a child that keeps the worker's uid could read the worker's memory.
+            readable, listable = allowlist.readable(with_proc=self.uid is not None)
+            ruleset = landlock.make_ruleset([self.jobs_root], readable, listable)
+            os.set_inheritable(ruleset, False)
+        self.landlock = ruleset is not None
+        cgroup_fd, oom_fd = config.get("cgroup_fd"), config.get("oom_fd")
+        self.cgroup = cgroup_fd is not None
         self.seccomp = bool(config.get("seccomp")) and seccomp.supported()
+        ownership = None
         if self.seccomp:
-            # On the worker itself, once: children inherit it, which spares each one loading it. The worker needs
-            # none of the calls it denies (sockets, ptrace, mounts, namespaces, bpf, io_uring, kernel admin).
+            # On the worker itself, once: the zygote and children inherit it, which spares each child loading it.
+            # The worker needs none of the calls it denies (sockets, ptrace, mounts, namespaces, SysV IPC, ...).
             seccomp.Filter().install()
+            if self.uid is None:
+                ownership = seccomp.Filter(ownership=True)
+        self.zygote = ZygoteLink(config, ruleset, cgroup_fd, oom_fd, ownership, close_in_zygote)
+        for fd in (ruleset, cgroup_fd):
+            if fd is not None:
+                os.close(fd)
+        self.oom_seen = 0
+        # Trusted data (tests, references) arrives from now on: no process may read this one's memory.
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+        judge.install_alarm()
 
     # --- the child ---------------------------------------------------------------------------------------
     def spawn(self, solution: str, entry_point: str, cpu_s: int, limits: dict) -> judge.ChildLink:
-        """Fork the child that confines itself, runs `solution` and answers calls to `entry_point`."""
+        """Have the zygote fork the child that confines itself; send it the program to run."""
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         out_r, out_w = os.pipe()
         setup_r, setup_w = os.pipe()
         child_limits = ChildLimits(memory_mb=int(limits["memory_mb"]), file_size_mb=int(limits["file_size_mb"]),
-                                   cpu_s=cpu_s)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            self._child(solution, entry_point, child_limits, req_r, resp_w, out_w, setup_w)
-        for fd in (req_r, resp_w, out_w, setup_w):
-            os.close(fd)
+                                   cpu_s=cpu_s, nproc=32 if self.cgroup else 8)
+        try:
+            pid = self.zygote.spawn([req_r, resp_w, out_w, setup_w], child_limits)
+        finally:
+            for fd in (req_r, resp_w, out_w, setup_w):
+                os.close(fd)
         os.set_blocking(setup_r, False)
-        return judge.ChildLink(pid, req_w, resp_r, out_r, setup_r, int(limits["output_bytes"]))
+        link = judge.ChildLink(pid, req_w, resp_r, out_r, setup_r, int(limits["output_bytes"]))
+        try:
+            write_frame(req_w, {"solution": solution, "entry_point": entry_point})
+        except BrokenPipeError:
+            pass  # the child died before reading: the load check reports how
+        return link
 
-    def finish(self, link: judge.ChildLink) -> int | None:
-        """Close the pipes, kill the child and every descendant, empty the temp dir; the child's wait status."""
+    def finish(self, link: judge.ChildLink) -> tuple[int | None, bool]:
+        """Close the pipes; the zygote kills the child and every descendant and empties the job root.
+
+        Returns the child's wait status and whether the job's memory cgroup killed something."""
         for fd in (link.req_w, link.resp_r, link.out_r, link.setup_r):
             if fd >= 0:
                 os.close(fd)
-        status = self.kill_all(link.pid)
-        self.empty_tmpdir()
-        return status
-
-    def empty_tmpdir(self) -> None:
-        """Remove whatever the last job left; a leftover would reach the next job, so failing here is fatal."""
-        with os.scandir(self.tmpdir) as it:
-            leftovers = [(e.path, e.is_dir(follow_symlinks=False)) for e in it]
-        for path, is_dir in leftovers:
-            if is_dir:
-                import shutil  # only on this rare path: shutil drags compression libraries into every later fork
-
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                try:
-                    os.unlink(path)
-                except FileNotFoundError:
-                    pass
-        if leftovers and os.listdir(self.tmpdir):
-            raise Unhealthy("could not empty the sandbox temp dir")
-        os.chmod(self.tmpdir, 0o700)  # the child owns it and may have changed its mode
-
-    def _child(self, solution, entry_point, child_limits, req_r, resp_w, out_w, setup_w) -> None:
-        code = 70
-        try:
-            gc.freeze()  # the inherited heap is never collected here: no copy-on-write faults from gc scans
-            signal.signal(signal.SIGALRM, signal.SIG_DFL)
-            devnull = os.open(os.devnull, os.O_RDWR)
-            keep = [req_r, resp_w, out_w, setup_w, devnull] + ([self.ruleset] if self.ruleset is not None else [])
-            keep = [os.dup(fd) for fd in keep]
-            for i, fd in enumerate(keep):
-                os.dup2(fd, 200 + i)
-            os.closerange(0, 200)
-            os.closerange(200 + len(keep), 65536)
-            os.dup2(204, 0)
-            os.dup2(202, 1)
-            os.dup2(202, 2)
-            for i in range(4):
-                os.dup2(200 + i, 3 + i)
-            ruleset = 205 if self.ruleset is not None else None
-            confine(self.tmpdir, self.uid, child_limits, ruleset)
-            os.closerange(200, 206)
-            os.write(6, b"1")
-            os.close(6)  # closed before any candidate code runs: the candidate cannot fake confinement
-            serve(solution, entry_point, 3, 4)
-            code = 0
-        except BaseException:
-            try:
-                os.write(2, traceback.format_exc().encode()[-2000:])
-            except BaseException:
-                pass
-        finally:
-            os._exit(code)
-
-    def kill_all(self, pid: int) -> int | None:
-        """SIGKILL the child and every descendant (setsid ones included), reap them all; the child's wait status."""
-        status = None
-        give_up = time.monotonic() + 10
-        self._signal_everyone(pid)
-        try:
-            status = os.waitpid(pid, 0)[1]  # SIGKILLed: returns at once, and spares the polling loop below
-        except ChildProcessError:
-            pass
-        while True:
-            # As subreaper we inherit every orphan, so "no children left" means every descendant is gone.
-            while True:
-                try:
-                    p, st = os.waitpid(-1, os.WNOHANG)
-                except ChildProcessError:
-                    return status
-                if p == 0:
-                    break
-                if p == pid:
-                    status = st
-            if time.monotonic() > give_up:
-                raise Unhealthy("descendants of a test survived SIGKILL for 10 s")
-            self._signal_everyone(pid)  # some still live (forked while the first signal went out): again
-            time.sleep(0.0005)
-
-    def _signal_everyone(self, pid: int) -> None:
-        for target in (-pid, pid):
-            try:
-                os.kill(target, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        if self.pidns:
-            # Alone in our PID namespace: -1 reaches every process here but init and ourselves.
-            try:
-                os.kill(-1, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        elif self.uid is not None:
-            # A setsid() grandchild has left the process group, but not the uid, which is ours alone.
-            helper = os.fork()
-            if helper == 0:
-                try:
-                    os.setresuid(self.uid, self.uid, self.uid)
-                    os.kill(-1, signal.SIGKILL)
-                except BaseException:
-                    pass
-                os._exit(0)
-        else:
-            for child in _children_of(os.getpid()):
-                try:
-                    os.kill(child, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        status, oom = self.zygote.finish(link.pid)
+        killed = oom > self.oom_seen
+        self.oom_seen = oom
+        return status, killed
 
     # --- one job -----------------------------------------------------------------------------------------
     def run_job(self, job: dict) -> dict:
@@ -276,20 +196,22 @@ class Worker:
                     failing = None if outcome["status"] == "compile_error" else name
                     break
         finally:
-            status = self.finish(link) if link is not None else None
+            status, oom = self.finish(link) if link is not None else (None, False)
         if status is not None and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGXCPU:
             if outcome["status"] == "fail":
                 outcome.update(status="timeout", reason="CPU time limit reached")
+        if oom and outcome["status"] != "pass":
+            outcome.update(status="fail", reason="memory limit exceeded (the job's memory cgroup)")
         details = base["details"]
         # Tests stop at the first failure (as evalplus does); rewards read the share passed before it.
         details["tests_total"] = len(tests)
         details["tests_passed"] = len(tests) if outcome["status"] == "pass" else \
             sum(1 for (name, _, _) in tests[: len(details["test_seconds"])] if name != failing)
         if outcome["status"] != "pass":
-            details["reason"] = outcome["reason"]
+            details["reason"] = _clip(outcome["reason"], 1000)
             if outcome.get("failing_line"):
-                details["failing_line"] = outcome["failing_line"]
-        return {**base, "status": outcome["status"], "failing_test": failing, "stderr": outcome["stderr"],
+                details["failing_line"] = _clip(outcome["failing_line"], 500)
+        return {**base, "status": outcome["status"], "failing_test": failing, "stderr": _clip(outcome["stderr"]),
                 "seconds": time.monotonic() - start, "details": details}
 
     def probe(self) -> dict:
@@ -304,37 +226,33 @@ class Worker:
             raise RuntimeError(f"probe child failed: {e.outcome}") from None
         finally:
             self.finish(link)
-        return {"tier": self.tier, "pid": os.getpid(), "pidns": self.pidns, "landlock": self.ruleset is not None,
+        return {"tier": self.tier, "pid": os.getpid(), "pidns": self.pidns, "landlock": self.landlock,
                 "landlock_abi": landlock.abi_version(), "seccomp": self.seccomp, "uid": self.uid,
-                "preload": self.preload, "child": value}
+                "preload": self.preload, "zygote": True, "memory_cgroup": self.cgroup, "disk_limit": self.disk_limit,
+                "child": value}
 
 
-def _children_of(ppid: int) -> list[int]:
-    """Live children, read from /proc: the fallback when neither a PID namespace nor a private uid is available."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            if int(stat.rsplit(b")", 1)[1].split()[1]) == ppid:
-                out.append(int(entry))
-    return out
+def _clip(text: str, limit: int = 2000) -> str:
+    """Every string in a reply is bounded: candidate-made text must not grow a frame past the host's limit."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _private_dir() -> str:
-    """A fresh 0711 dir under the temp root (tempfile would import shutil, bz2, lzma and zlib into the worker)."""
-    root = os.environ.get("TMPDIR") or "/tmp"
-    while True:
-        path = os.path.join(root, f"tl-sandbox-{os.urandom(6).hex()}")
-        try:
-            os.mkdir(path, 0o711)
-        except FileExistsError:
-            continue
-        os.chmod(path, 0o711)  # the unprivileged child must traverse into its own dir; mkdir applied the umask
-        return path
+def _prepare_jobs_root(path: str, config: dict, private_uid: bool) -> bool:
+    """Make the directory under which each child creates its job dir; True when its size is limited.
+
+    bwrap gives it a size-limited tmpfs already; in the unshare tier the worker, root in its own mount
+    namespace, mounts one; in the seccomp tier it is a plain host directory (no size limit).
+    """
+    os.makedirs(path, exist_ok=True)
+    limited = bool(config.get("jobs_tmpfs"))
+    if config.get("mount_tmpfs"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        opts = f"size={int(config['disk_mb'])}m,mode=0700".encode()
+        if libc.mount(b"tmpfs", path.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, opts) == 0:
+            limited = True
+    # Children (a private uid) may create their job dir here but not list it or remove others' entries.
+    os.chmod(path, 0o1733 if private_uid else 0o700)
+    return limited
 
 
 def main() -> None:
@@ -348,7 +266,7 @@ def main() -> None:
     os.dup2(devnull, 0)
     os.dup2(2, 1)  # prints from trusted test code must not corrupt the host channel
     try:
-        worker = Worker(config)
+        worker = Worker(config, close_in_zygote=[host_in, host_out])
         write_frame(host_out, {"op": "hello", **worker.probe()})
     except BaseException as e:
         write_frame(host_out, {"op": "hello", "error": f"{type(e).__name__}: {e}"})
@@ -366,9 +284,6 @@ def main() -> None:
                                    "stderr": "", "seconds": 0.0, "details": {"reason": str(e)}, "worker_exits": True})
             break
         write_frame(host_out, reply)
-    import shutil
-
-    shutil.rmtree(worker.base, ignore_errors=True)
 
 
 if __name__ == "__main__":

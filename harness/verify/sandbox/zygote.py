@@ -1,0 +1,269 @@
+"""The zygote: forked from the worker before the worker receives any job; it forks, kills and reaps the children.
+
+A child forked from the worker would inherit everything the worker held: the job's tests and reference program,
+the compiled-code cache of earlier problems, earlier candidates' programs. Children forked from the zygote inherit
+only the worker's start-up state. The zygote receives nothing of a job but its limits and the child's pipe fds
+(over a Unix socket, SCM_RIGHTS); the worker sends the program to the child itself, on the child's request pipe.
+"""
+
+from __future__ import annotations
+
+import _socket
+import ctypes
+import gc
+import json
+import os
+import signal
+import struct
+import sys
+import time
+import traceback
+
+from harness.verify.sandbox import cleanup, landlock
+from harness.verify.sandbox.child import serve
+from harness.verify.sandbox.confine import ChildLimits, confine
+
+_MSG_BYTES = 1 << 16
+_PR_SET_PDEATHSIG, _PR_SET_CHILD_SUBREAPER = 1, 36
+_FD_SIZE = struct.calcsize("i")
+
+
+class Unhealthy(Exception):
+    """The sandbox cannot guarantee a clean slate for the next job; the worker exits and the host starts another."""
+
+
+def send(sock, obj, fds: list[int] = ()) -> None:
+    anc = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))] if fds else []
+    sock.sendmsg([json.dumps(obj).encode()], anc)
+
+
+def recv(sock) -> tuple[dict | None, list[int]]:
+    data, anc, _, _ = sock.recvmsg(_MSG_BYTES, _socket.CMSG_SPACE(8 * _FD_SIZE))
+    fds: list[int] = []
+    for level, kind, blob in anc:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds += struct.unpack(f"{len(blob) // _FD_SIZE}i", blob[: len(blob) - len(blob) % _FD_SIZE])
+    return (json.loads(data) if data else None), fds
+
+
+class Zygote:
+    """Runs in the zygote process: `spawn` and `finish` requests from the worker, one job at a time."""
+
+    def __init__(self, sock, config: dict, ruleset: int | None, cgroup_fd: int | None, oom_fd: int | None,
+                 ownership_filter):
+        self.sock = sock
+        self.uid = config.get("uid")
+        self.jobs_root = config["jobs_root"]
+        self.ruleset, self.cgroup_fd, self.oom_fd = ruleset, cgroup_fd, oom_fd
+        self.ownership_filter = ownership_filter
+        # With Landlock's signal scoping a child cannot signal the zygote, so the zygote may briefly take the
+        # children's uid to kill them all at once; otherwise a helper process does it (one fork more per job).
+        self.kill_as_uid = self.uid is not None and landlock.abi_version() >= 6 and config.get("landlock")
+
+    def serve_forever(self) -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the worker gone: so is the zygote
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans of a job come back here, to be killed
+        gc.freeze()  # what the zygote holds lives for good: no collection touches (and copies) it in a child
+        child = None
+        try:
+            while True:
+                msg, fds = recv(self.sock)
+                if msg is None:
+                    return
+                if msg["op"] == "spawn":
+                    child = self.spawn(fds, ChildLimits(*msg["limits"]))
+                    send(self.sock, {"pid": child})
+                elif msg["op"] == "finish":
+                    try:
+                        status = self.kill_all(msg["pid"])
+                        cleanup.empty_dir(self.jobs_root)
+                    except (Unhealthy, OSError) as e:
+                        send(self.sock, {"error": f"{type(e).__name__}: {e}"[:500]})
+                        return
+                    child = None
+                    send(self.sock, {"status": status, "oom_kills": self.oom_kills()})
+        finally:
+            if child is not None:
+                try:
+                    self.kill_all(child)
+                except BaseException:
+                    pass
+
+    def oom_kills(self) -> int:
+        if self.oom_fd is None:
+            return 0
+        for line in os.pread(self.oom_fd, 4096, 0).decode().splitlines():
+            if line.startswith("oom_kill "):
+                return int(line.split()[1])
+        return 0
+
+    # --- the child ---------------------------------------------------------------------------------------
+    def spawn(self, fds: list[int], limits: ChildLimits) -> int:
+        sys_flush()
+        pid = os.fork()
+        if pid == 0:
+            self._child(fds, limits)
+        for fd in fds:
+            os.close(fd)
+        return pid
+
+    def _child(self, fds: list[int], limits: ChildLimits) -> None:
+        code = 70
+        try:
+            gc.freeze()  # the inherited heap is never collected here: no copy-on-write faults from gc scans
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            devnull = os.open(os.devnull, os.O_RDWR)
+            extra = [fd for fd in (self.ruleset, self.cgroup_fd) if fd is not None]
+            keep = [os.dup(fd) for fd in list(fds) + [devnull] + extra]
+            for i, fd in enumerate(keep):
+                os.dup2(fd, 200 + i)
+            os.closerange(0, 200)
+            os.closerange(200 + len(keep), 65536)
+            os.dup2(204, 0)
+            os.dup2(202, 1)
+            os.dup2(202, 2)
+            for i in range(4):
+                os.dup2(200 + i, 3 + i)
+            at = iter(range(205, 205 + len(extra)))
+            ruleset = next(at) if self.ruleset is not None else None
+            cgroup = next(at) if self.cgroup_fd is not None else None
+            confine(self.jobs_root, self.uid, limits, ruleset, cgroup, self.ownership_filter)
+            os.closerange(200, 200 + len(keep))
+            os.write(6, b"1")
+            os.close(6)  # closed before any candidate code runs: the candidate cannot fake confinement
+            serve(3, 4)
+            code = 0
+        except BaseException:
+            try:
+                os.write(2, traceback.format_exc().encode()[-2000:])
+            except BaseException:
+                pass
+        finally:
+            os._exit(code)
+
+    def kill_all(self, pid: int) -> int | None:
+        """SIGKILL the child and every descendant (setsid ones included), reap them all; the child's wait status."""
+        status = None
+        give_up = time.monotonic() + 10
+        self._signal_everyone(pid)
+        try:
+            status = os.waitpid(pid, 0)[1]  # SIGKILLed: returns at once, and spares the polling loop below
+        except ChildProcessError:
+            pass
+        while True:
+            # As subreaper the zygote inherits every orphan, so "no children left" means every descendant is gone.
+            while True:
+                try:
+                    p, st = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    return status
+                if p == 0:
+                    break
+                if p == pid:
+                    status = st
+            if time.monotonic() > give_up:
+                raise Unhealthy("descendants of a test survived SIGKILL for 10 s")
+            self._signal_everyone(pid)  # some still live (forked while the first signal went out): again
+            time.sleep(0.0005)
+
+    def _signal_everyone(self, pid: int) -> None:
+        for target in (-pid, pid):
+            try:
+                os.kill(target, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if self.kill_as_uid:
+            # kill(-1) reaches exactly the processes whose real or saved uid is the children's (a setsid()
+            # grandchild has left the process group, not the uid, which is theirs alone). The saved uid stays 0,
+            # so the zygote takes its own ids back right after.
+            os.setresuid(self.uid, self.uid, 0)
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            finally:
+                os.setresuid(0, 0, 0)
+        elif self.uid is not None:
+            helper = os.fork()
+            if helper == 0:
+                try:
+                    os.setresuid(self.uid, self.uid, self.uid)
+                    os.kill(-1, signal.SIGKILL)
+                except BaseException:
+                    pass
+                os._exit(0)
+        else:
+            for child in _children_of(os.getpid()):
+                try:
+                    os.kill(child, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+def sys_flush() -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+
+
+def _children_of(ppid: int) -> list[int]:
+    """Live children, read from /proc: the fallback when no private uid is available."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if int(stat.rsplit(b")", 1)[1].split()[1]) == ppid:
+                out.append(int(entry))
+    return out
+
+
+class ZygoteLink:
+    """The worker's end: start the zygote (before any job), then spawn and finish children through it."""
+
+    def __init__(self, config: dict, ruleset: int | None, cgroup_fd: int | None, oom_fd: int | None,
+                 ownership_filter, close_in_zygote: list[int]):
+        mine, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0)
+        sys_flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                mine.close()
+                for fd in close_in_zygote:
+                    os.close(fd)
+                Zygote(theirs, config, ruleset, cgroup_fd, oom_fd, ownership_filter).serve_forever()
+            except BaseException:
+                code = 70
+                try:
+                    os.write(2, traceback.format_exc().encode()[-2000:])
+                except BaseException:
+                    pass
+            finally:
+                os._exit(code)
+        theirs.close()
+        self.sock, self.pid = mine, pid
+
+    def _ask(self, msg: dict, fds: list[int] = ()) -> dict:
+        try:
+            send(self.sock, msg, fds)
+            reply, extra = recv(self.sock)
+        except OSError as e:
+            raise Unhealthy(f"the zygote is gone: {e}") from None
+        for fd in extra:
+            os.close(fd)
+        if reply is None:
+            raise Unhealthy("the zygote exited")
+        if "error" in reply:
+            raise Unhealthy(reply["error"])
+        return reply
+
+    def spawn(self, fds: list[int], limits: ChildLimits) -> int:
+        return self._ask({"op": "spawn", "limits": list(limits)}, fds)["pid"]
+
+    def finish(self, pid: int) -> tuple[int | None, int]:
+        reply = self._ask({"op": "finish", "pid": pid})
+        return reply["status"], reply["oom_kills"]
