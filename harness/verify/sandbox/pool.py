@@ -36,9 +36,21 @@ class WorkerFailed(Exception):
 HOST_DIR_PREFIX = "tl-sandbox-"
 
 
+def jobs_parent() -> str:
+    """Where the host makes workers' job directories: the temp dir, if the children's uid can traverse to it."""
+    for root in (tempfile.gettempdir(), "/tmp", "/var/tmp", "/dev/shm"):
+        path, ok = os.path.realpath(root), True
+        while ok and path != "/":
+            ok = os.path.isdir(path) and bool(os.stat(path).st_mode & 0o001)
+            path = os.path.dirname(path)
+        if ok:
+            return root
+    return tempfile.gettempdir()
+
+
 def remove_stale() -> None:
     """Remove the job directories and cgroups of tl-eval processes that no longer exist (e.g. after kill -9)."""
-    root = tempfile.gettempdir()
+    root = jobs_parent()
     try:
         names = os.listdir(root)
     except OSError:
@@ -88,7 +100,7 @@ class WorkerHandle:
         self.uid = private_uid(self.slot)
         if self.tier != "bwrap":
             # Made and removed by the host, so a worker killed before it cleans up leaves nothing behind.
-            self.jobs_dir = tempfile.mkdtemp(prefix=f"{HOST_DIR_PREFIX}{os.getpid()}-")
+            self.jobs_dir = tempfile.mkdtemp(prefix=f"{HOST_DIR_PREFIX}{os.getpid()}-", dir=jobs_parent())
         fds: list[int] = []
         argv_prefix: list[str] = []
         if self.tier != "none":
@@ -215,8 +227,8 @@ class Pool:
         errors: list[list[str]] = [[] for _ in messages]
         crashes = [0] * len(messages)
 
-        def finish(i: int, reply: dict) -> None:
-            reply.setdefault("details", {})["attempts"] = len(errors[i]) + (reply["status"] != "sandbox_error")
+        def finish(i: int, reply: dict, from_worker: bool = True) -> None:
+            reply.setdefault("details", {})["attempts"] = len(errors[i]) + from_worker
             results[i] = reply
             if progress is not None:
                 progress(1)
@@ -235,7 +247,8 @@ class Pool:
                     finish(i, {"status": "fail" if caused else "sandbox_error", "failing_test": None, "stderr": "",
                                "seconds": 0.0,
                                "details": {"reason": ("the program broke the sandbox worker on every attempt: "
-                                                      if caused else "") + "; ".join(errors[i])[-2000:]}})
+                                                      if caused else "") + "; ".join(errors[i])[-2000:]}},
+                           from_worker=False)
                 else:
                     retry.append(i)
 
