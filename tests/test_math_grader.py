@@ -21,6 +21,7 @@ from harness.verify.math_grader import (
     extract_answer,
     gold_from_gsm8k,
     gold_from_math_solution,
+    math_verify_equal,
 )
 
 DATA = Path(os.environ.get("TL_EVAL_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -78,6 +79,18 @@ def grader():
         (r"The answer is $\boxed{9}$.", "9"),
         (r"#### 3" + "\n" + r"or maybe \boxed{4}", "3"),  # priority: ####, then \boxed, then the answer phrase
         (r"\boxed{4}. The answer is 5.", "4"),
+        # after a marker or phrase, the answer is what follows it, not the last number of the sentence
+        ("The answer is 3 apples, and 7 oranges were left.", "3"),
+        ("#### 3 apples, and 7 oranges", "3"),
+        ("Answer: 5", "5"),
+        ("The answer is 12 (twelve).", "12"),
+        ("The answer is x = 5 because 2 + 3 = 5.", "x = 5"),
+        ("The answer is 19, 46, and 82.", "19, 46, and 82"),  # a list stays whole
+        ("The answer is 5 or 6.", "5 or 6"),  # a hedge stays whole, so it equals neither
+        (r"The final answer is $x = 2$ or $x = 3$.", r"x = 2 \text{ or } x = 3"),
+        ("The answer is $18 and $7 is left.", "$18"),  # dollar amounts, not a math span
+        ("The answer is at least 3.", "at least 3"),
+        ("The answer is Evelyn.", "Evelyn"),
         ("I think it is 12 apples", None),
         ("", None),
     ],
@@ -153,6 +166,9 @@ def test_gold_helpers():
         ("5x", None),  # algebra, not a unit
         ("5 x", None),
         ("5 and 6", None),
+        ("2 hundred", None),  # a scaling word is not a unit
+        ("3 or more", None),
+        ("8 in total", Fraction(8)),
         ("1 2", None),  # two numbers must not merge into 12
         ("(1,2)", None),
         (r"\sqrt{2}", None),
@@ -170,6 +186,27 @@ def test_exact_match_is_none_unless_both_sides_are_numbers():
     assert exact_match("0.50001", r"\frac{1}{2}") is False
     assert exact_match(r"\sqrt{2}", "1.4142") is None
     assert exact_match("3", r"\text{Evelyn}") is None
+
+
+@pytest.mark.parametrize(
+    "gold, pred, equal",
+    [
+        (r"\frac{1}{20!}", r"\frac{1}{21!}", False),  # exact values: no tolerance, however small they are
+        (r"10^{-30}", r"10^{-31}", False),
+        (r"(1, \frac{1}{20!})", r"(1, \frac{1}{21!})", False),  # inside tuples too
+        ("0.0000001", "0.0000002", False),  # two finite decimals compare exactly
+        (r"\frac{1}{4}", "0.2500001", False),
+        (r"\frac{1}{3}", "0.333", False),  # a decimal for 1/3 needs 6 significant figures
+        (r"\frac{1}{3}", "0.333333", True),
+        (r"\frac{1}{3000000}", "0.0000003", False),  # relative, not only 6 decimal places
+        (r"\frac{1}{20!}", r"\frac{1}{2432902008176640000}", True),
+        (r"\frac{\sqrt{2}}{2}", r"0.5\sqrt{2}", True),
+        ("10^{-30}", "1e-30", True),  # scientific notation is read exactly
+        ("50", r"50\%", True),
+    ],
+)
+def test_exactness_rule(gold, pred, equal):
+    assert math_verify_equal(gold, pred) is equal
 
 
 # --- grading --------------------------------------------------------------------------------------------

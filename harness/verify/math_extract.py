@@ -13,9 +13,9 @@ PIPELINES = ("strict", "flexible")
 
 _HASHES = re.compile(r"####[ \t]*([^\n]*)")
 _BOXED = re.compile(r"\\(?:boxed|fbox)\b")
-# "The answer is X", "the final answer is X", "Final Answer: X", "**Final Answer:** X", "answer is: X".
+# "The answer is X", "the final answer is X", "Final Answer: X", "**Final Answer:** X", "answer is: X", "Answer: X".
 _ANSWER_PHRASE = re.compile(
-    r"(?:\bthe\s+(?:final\s+|correct\s+)?answer|\bfinal\s+answer)\s*\**\s*(?:is\b\s*:?|:)\s*\**\s*([^\n]*)",
+    r"\b(?:the\s+)?(?:final\s+|correct\s+)?answer\s*\**\s*(?:is\b\s*:?|:)\s*\**\s*([^\n]*)",
     re.IGNORECASE,
 )
 # A sentence ends at a period, `!` or `?` followed by whitespace or the end (a decimal point is not one).
@@ -50,6 +50,34 @@ _TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|mbox|mathrm)\s*\{([^{}]*)\}")
 # so that algebra such as "5x" or "5 x" is never read as a number.
 _UNIT_TAIL = re.compile(r"(.*?\d)(?:\s+[A-Za-z]{2,}\.?)+")
 _MAX_NUMBER_CHARS = 400  # Fraction of a longer literal is fine, but nothing real is that long
+# Words after a number that change its value: "2 hundred" is not 2, "5 squared" is not 5.
+_SCALING_WORDS = frozenset(
+    "hundred hundreds thousand thousands million millions billion billions trillion trillions dozen dozens "
+    "squared cubed".split()
+)
+# Words after a number that make it a bound, a hedge or a calculation, never a unit: "3 or more".
+_NOT_UNIT_WORDS = _SCALING_WORDS | frozenset(
+    "or and more less fewer than least most not plus minus over under above below approximately about".split()
+)
+
+# --- the expression an answer phrase starts with ----------------------------------------------------------
+
+_LEAD_IN = re.compile(
+    r"\s*(?:(?:approximately|about|exactly|therefore|thus|hence|so|then|just|simply|that|equal\s+to|equals)\b[\s,:]*)+",
+    re.IGNORECASE,
+)
+_MATH_WORDS = frozenset(
+    "pi sqrt cbrt infinity infty inf ln log exp sin cos tan cot sec csc arcsin arccos arctan".split()
+)
+_MATH_CHARS = set("+-*/^_=<>.,;:!|'%$\u2212\u00b7\u00d7\u00f7\u00b0\u221a\u03c0")
+_LIST_ITEM = re.compile(r"\s+(?:[A-Za-z]\s*=\s*)?[-\u2212]?\\?\$?\d")  # "or 6", "and x = 3"
+# Words that make a number a bound or a hedge: "3 or more", "at least 3", "more than 5".
+_QUALIFIER = re.compile(
+    r"\s*(?:or\s+(?:more|less|fewer|greater|so|higher|lower|larger|smaller|above|below)|(?:at|the)\s+(?:least|most)"
+    r"|(?:more|less|fewer|greater|other)\s+than|over|under|nearly|almost|roughly|around|up\s+to|not|no)\b",
+    re.IGNORECASE,
+)
+_PROSE_AFTER = re.compile(r"\s+[^\W\d_]{2,}\b")  # "I think", "a lot": a lone letter before a word is prose
 
 
 def check_pipeline(pipeline: str) -> str:
@@ -70,9 +98,14 @@ def extract_answer(text: str, pipeline: str) -> str | None:
 
 
 def extract_strict(text: str) -> str | None:
-    """`#### N` (last), else the last `\\boxed{...}`, else the last "the answer is X" / "final answer: X"."""
+    """`#### N` (last), else the last `\\boxed{...}`, else the last "the answer is X" / "final answer: X".
+
+    After a marker or an answer phrase the answer is what follows it: a math span, or the number or
+    expression it starts with ("The answer is 3 apples, and 7 oranges were left." gives `3`), not a later
+    number of the sentence.
+    """
     for match in reversed(list(_HASHES.finditer(text))):
-        answer = _clean(match.group(1))
+        answer = _phrase_answer(match.group(1))
         if answer:
             return answer
     boxed = last_boxed(text)
@@ -197,10 +230,121 @@ def _phrase_answer(rest: str) -> str | None:
     for opener, closer in _MATH_SPANS:
         if rest.startswith(opener):
             end = rest.find(closer, len(opener))
+            if opener == "$" and re.match(r"\d", rest[end + 1 : end + 2]):
+                break  # "$18 and $7 left": dollar amounts, not a math span
             if end > len(opener):
-                return _clean(rest[len(opener) : end])
+                return _joined_spans(rest, opener, closer, end)
     end = _SENTENCE_END.search(rest)
-    return _clean(rest[: end.start()] if end else rest)
+    sentence = _clean(rest[: end.start()] if end else rest)
+    if sentence is None or to_fraction(sentence) is not None:
+        return sentence  # one quantity, units allowed: "1,000 dollars"
+    return _clean(_leading_expression(sentence)) or sentence
+
+
+def _joined_spans(rest: str, opener: str, closer: str, end: int) -> str | None:
+    """The first math span of `rest`, with the spans that "or" / "and" / a comma join to it.
+
+    "$x = 2$ or $x = 3$" is a hedge, not the answer `x = 2`: it comes back as `x = 2 \\text{ or } x = 3`,
+    which equals neither value alone; "$2$ and $3$" becomes `2 \\text{ and } 3`.
+    """
+    parts = [rest[len(opener) : end]]
+    pos = end + len(closer)
+    joiners = re.compile(r"\s*(,\s*(?:or|and)\b|,|or\b|and\b)\s*" + re.escape(opener))
+    while True:
+        joiner = joiners.match(rest, pos)
+        if not joiner:
+            break
+        start = joiner.end()
+        close = rest.find(closer, start)
+        if close <= start:
+            break
+        word = joiner.group(1).strip(", ")
+        parts.append(f" \\text{{ {word} }} " if word else ", ")
+        parts.append(rest[start:close])
+        pos = close + len(closer)
+    if len(parts) == 1:
+        return _clean(parts[0])
+    return _clean("".join(p if i % 2 else p.strip() for i, p in enumerate(parts)))
+
+
+def _leading_expression(text: str) -> str:
+    """The number or expression `text` starts with, up to the first plain word that is not math.
+
+    "3 apples, and 7 oranges were left" gives "3"; "x = 5 because ..." gives "x = 5"; "12 (twelve)" gives
+    "12"; a list stays whole: "19, 46, and 82". Single letters are variables, LaTeX commands and brace
+    groups are kept whole, and a few lead-in words ("approximately", "therefore") are skipped.
+    Returns "" when the text does not start with math (e.g. "Evelyn"): the caller then keeps it all.
+    """
+    if _QUALIFIER.match(text):
+        return text.strip()  # "at least 3": not the number alone
+    lead = _LEAD_IN.match(text)
+    start = lead.end() if lead else 0
+    i, n = start, len(text)
+    openers: list[int] = []  # positions of unclosed ( and [
+    joiner: int | None = None  # where an "and N" began: a list's last item, or a new clause if words follow
+    while i < n:
+        ch = text[i]
+        if ch == "\\":
+            command = re.match(r"\\(?:[A-Za-z]+|.)", text[i:])
+            i += len(command.group(0))
+            continue
+        if ch == "{":
+            end = _brace_end(text, i)
+            if end is None:
+                break
+            i = end + 1
+            continue
+        if ch.isalpha():
+            word = re.match(r"[^\W\d_]+", text[i:]).group(0)
+            lower = word.lower()
+            if len(word) == 1 and re.match(r"\.[^\W\d_]", text[i + 1 : i + 3]):
+                break  # "i.e.", "e.g.": prose
+            if _QUALIFIER.match(text, i):
+                return text.strip()  # "3 or more", "5 at most": not the number alone
+            if lower in _MATH_WORDS or (len(word) == 1 and not _PROSE_AFTER.match(text, i + 1)):
+                i += len(word)
+                continue
+            if lower in _SCALING_WORDS:
+                i += len(word)  # "2 hundred" stays whole: it is not 2
+                break
+            if lower in ("and", "or") and _LIST_ITEM.match(text, i + len(word)):
+                comma = re.search(r",\s*$", text[start:i])
+                if joiner is None and lower == "and":
+                    joiner = start + comma.start() if comma else i
+                i += len(word)
+                continue
+            if joiner is not None:
+                i = joiner  # "3, and 7 oranges were left": words follow, so "and" began a new clause
+            break  # "3 or 4 apples" stays "3 or 4": a hedge
+        if ch in "([":
+            openers.append(i)
+        elif ch in ")]":
+            if not openers:
+                break
+            openers.pop()
+        elif not (ch.isdigit() or ch.isspace() or ch in _MATH_CHARS):
+            break
+        i += 1
+    if openers and openers[0] < i:
+        i = openers[0]  # "12 (twelve)": drop the bracket a word interrupted
+    return text[start:i].strip().rstrip(",;:=").strip()
+
+
+def _brace_end(text: str, pos: int) -> int | None:
+    depth, i = 0, pos
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return None
 
 
 def _clean(answer: str) -> str | None:
@@ -225,6 +369,8 @@ def _normalise_number_text(answer: str) -> str:
         s = s[1:-1].strip()  # "(5)" is 5; "(1,2)" stays a tuple
     unit = _UNIT_TAIL.fullmatch(s)
     if unit:
+        if _NOT_UNIT_WORDS & set(s[unit.end(1) :].lower().replace(".", " ").split()):
+            return ""  # "2 hundred", "3 or more": not the number alone
         s = unit.group(1)
     # Spaces only go where they cannot join two numbers into one ("5 6" must not become 56).
     s = re.sub(r"\s*([/{}])\s*", r"\1", s)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -39,6 +40,7 @@ __all__ = [
     "gold_from_math_solution",
     "exact_match",
     "math_verify_equal",
+    "numeric_equal",
 ]
 
 MVResult = Any  # True | False | "timeout" | "error"
@@ -60,9 +62,14 @@ def math_verify_equal(gold: str, pred: str) -> bool | str:
     Both sides are wrapped in `\\boxed{}` so math-verify parses exactly the given strings as LaTeX (with
     its plain-expression fallback) instead of searching them for an answer. Returns "error" when the
     gold itself does not parse: that is the data's fault, not the model's.
+
+    math-verify's numeric comparison is replaced by `numeric_equal` (the exactness rule): two exact values
+    are never equal within a tolerance, so `1/20!` is not `1/21!`.
     """
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
+    _install_exactness_rule()
+    gold, pred = _scientific_to_latex(gold), _scientific_to_latex(pred)
     configs = [LatexExtractionConfig(), ExprExtractionConfig()]
     # Timeouts off: signal-based, they would turn a hang into a silent False; the pool's deadline rules.
     gold_parsed = parse(f"\\boxed{{{gold}}}", configs, parsing_timeout=None)
@@ -72,6 +79,145 @@ def math_verify_equal(gold: str, pred: str) -> bool | str:
     if not pred_parsed:
         return False
     return bool(verify(gold_parsed, pred_parsed, timeout_seconds=None))
+
+
+# --- the exactness rule -------------------------------------------------------------------------------
+
+_SCIENTIFIC = re.compile(r"\s*([-+\u2212]?)(\d+(?:\.\d*)?|\.\d+)\s*[eE]\s*([-+\u2212]?\d{1,3})\s*")
+_SIG_FIGS = 6  # a decimal standing for a non-terminating value must carry this many significant figures
+
+
+def _scientific_to_latex(answer: str) -> str:
+    """`1.5e-30` as `1.5\\times10^{-30}`, which math-verify reads exactly (it reads `1e-30` as `e - 30`)."""
+    m = _SCIENTIFIC.fullmatch(answer)
+    if not m:
+        return answer
+    sign = "-" if m.group(1) else ""
+    return f"{sign}{m.group(2)}\\times10^{{{m.group(3).replace(chr(0x2212), '-')}}}"
+
+
+def _install_exactness_rule() -> None:
+    """Make math-verify (in this process) compare numbers with `numeric_equal` instead of its own rule.
+
+    Its own rule rounds floats to 6 decimal places and calls two expressions equal when their difference
+    evaluates to zero after `chop`: `1/20!` equals `1/21!`, `10^{-30}` equals `10^{-31}` and `0.0000001`
+    equals `0.0000002`. Every comparison it makes (inside sets, tuples, intervals, equations, matrices)
+    goes through that one function, so replacing it applies the exactness rule everywhere.
+    """
+    from math_verify import grader as mv_grader
+
+    if getattr(mv_grader, "_tl_eval_exactness_rule", False):
+        return
+    if not callable(getattr(mv_grader, "sympy_numeric_eq", None)):
+        raise RuntimeError("math_verify.grader.sympy_numeric_eq is gone: the exactness rule cannot be applied")
+    mv_grader.sympy_numeric_eq = numeric_equal
+    mv_grader._tl_eval_exactness_rule = True
+
+
+def numeric_equal(a: Any, b: Any, float_rounding: int = 6, *_: Any, **__: Any) -> bool:
+    """Whether two parsed sympy values are the same number (math-verify's numeric step, made exact).
+
+    - Both exact (no float anywhere: integers, rationals, factorials, radicals, pi): equal only when
+      exactly equal; math-verify then tries `simplify(a - b) == 0`. No tolerance at all.
+    - A float on either side: decimals are read as the exact numbers they write (`0.50` is 1/2), so
+      `0.5 = 1/2` and `0.5\\sqrt{2} = \\sqrt{2}/2` hold exactly. A tolerance applies only when one side has no
+      terminating decimal expansion (1/3, pi, sqrt 2): then the values must agree within
+      `0.5 * 10^-float_rounding` **and** to 6 significant figures (relative, so tiny values are not all
+      "equal"): `0.333333 = 1/3`, but `0.333 != 1/3`, `0.2500001 != 1/4`, `1.0000001 != 1`.
+    - `9%` equals `9` (math-verify's convention for integer percentages) as well as `9/100`.
+    """
+    from sympy import Float, MatrixBase
+    from sympy.matrices.expressions import MatrixExpr
+
+    if isinstance(a, (MatrixBase, MatrixExpr)) or isinstance(b, (MatrixBase, MatrixExpr)):
+        a, b = _doit(a), _doit(b)
+        if isinstance(a, MatrixBase) and isinstance(b, MatrixBase) and a.shape == b.shape:
+            return all(numeric_equal(x, y, float_rounding) for x, y in zip(a, b))
+        return False
+    try:
+        pa, pb = _percent_of(a), _percent_of(b)
+        if (pa is not None or pb is not None) and _is_integer(pa if pa is not None else a) and _is_integer(
+            pb if pb is not None else b
+        ):
+            if (pa if pa is not None else a) == (pb if pb is not None else b):
+                return True
+        a, b = _doit(a), _doit(b)
+        if not (a.has(Float) or b.has(Float)):
+            return bool(a == b)  # exact: symbolic equality is math-verify's next step
+        ea, eb = _decimals_exact(a), _decimals_exact(b)
+        if ea == eb or _is_zero_exactly(ea - eb):
+            return True
+        if _terminates(ea) and _terminates(eb):
+            return False  # two finite decimals: any difference is a real difference
+        return _close(a, b, float_rounding)
+    except Exception:  # noqa: BLE001  (sympy raises many types on odd input; not equal then)
+        return False
+
+
+def _doit(x: Any) -> Any:
+    try:
+        return x.doit()
+    except Exception:  # noqa: BLE001
+        return x
+
+
+def _percent_of(x: Any) -> Any:
+    """X for math-verify's parse of `X%` (X * UnevaluatedExpr(1/100)), else None."""
+    from sympy import Mul, Rational, UnevaluatedExpr
+
+    if isinstance(x, Mul) and len(x.args) == 2 and x.args[1] == UnevaluatedExpr(Rational(1, 100)):
+        return x.args[0]
+    return None
+
+
+def _is_integer(x: Any) -> bool:
+    from sympy import Integer
+
+    return isinstance(x, Integer)
+
+
+def _decimals_exact(x: Any) -> Any:
+    """`x` with every float replaced by the exact rational its decimal digits write."""
+    from sympy import Float, Rational
+
+    floats = x.atoms(Float)
+    return x.xreplace({f: Rational(str(f)) for f in floats}) if floats else x
+
+
+def _is_zero_exactly(d: Any) -> bool:
+    from sympy import simplify
+
+    if d == 0:
+        return True
+    if d.free_symbols:
+        return bool(simplify(d) == 0)
+    return bool(simplify(d).is_zero)
+
+
+def _terminates(x: Any) -> bool:
+    """A rational whose decimal expansion ends (denominator 2^i 5^j)."""
+    if not getattr(x, "is_Rational", False):
+        return False
+    q = int(x.q)
+    for p in (2, 5):
+        while q % p == 0:
+            q //= p
+    return q == 1
+
+
+def _close(a: Any, b: Any, float_rounding: int) -> bool:
+    """|a - b| within half a unit of the `float_rounding`-th decimal place and of the 6th significant figure."""
+    from sympy import Abs, N, floor, log
+
+    if getattr(a, "free_symbols", None) or getattr(b, "free_symbols", None):
+        return False
+    diff = N(Abs(a - b), 40)
+    size = max(N(Abs(a), 40), N(Abs(b), 40))
+    if not (diff.is_Number and size.is_Number) or size == 0:
+        return False
+    exponent = int(floor(log(size, 10)))
+    tolerance = min(N(10, 40) ** -float_rounding, N(10, 40) ** (exponent + 1 - _SIG_FIGS)) / 2
+    return bool(diff <= tolerance)
 
 
 @dataclass
