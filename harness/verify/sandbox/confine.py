@@ -1,4 +1,4 @@
-"""What the forked child does to itself before it touches candidate code: cgroup, rlimits, uid, Landlock, job dir.
+"""What the forked child does to itself before it touches candidate code: rlimits, uid, Landlock, job dir.
 
 The base seccomp filter is not here: the worker installs it on itself at start-up and the zygote and every child
 inherit it (loading a filter costs ~0.25 ms per process, mostly the kernel compiling it).
@@ -48,16 +48,13 @@ def drop_privileges(uid: int) -> None:
         raise OSError("could not drop root")
 
 
-def confine(jobs_root: str, uid: int | None, limits: ChildLimits, ruleset: int | None, cgroup_fd: int | None,
-            ownership_filter=None) -> str:
+def confine(jobs_root: str, uid: int | None, limits: ChildLimits, ruleset: int | None, ownership_filter=None) -> str:
     """Apply every layer this tier uses, in an order where each step still has the rights it needs; returns the
     fresh job directory (the cwd and TMPDIR), made by the child itself so that it owns it.
 
-    `ruleset` is a Landlock ruleset fd the worker built once; `cgroup_fd` an open `cgroup.procs` of the job's
-    memory cgroup; `ownership_filter` an extra seccomp filter for a child that keeps the host user's uid.
+    `ruleset` is a Landlock ruleset fd the worker built once; `ownership_filter` an extra seccomp filter for a
+    child that keeps the host user's uid. (The job's memory cgroup needs nothing here: the zygote is in it.)
     """
-    if cgroup_fd is not None:
-        os.write(cgroup_fd, b"0")  # "0" moves the writer: the job's whole tree is charged to one memory limit
     os.setpgid(0, 0)
     set_rlimits(limits)  # before the uid drop: RLIMIT_NPROC then binds the new, unprivileged uid
     if uid is not None:

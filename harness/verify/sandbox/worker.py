@@ -118,7 +118,7 @@ class Worker:
             if self.uid is None:
                 ownership = seccomp.Filter(ownership=True)
         self.zygote = ZygoteLink(config, ruleset, cgroup_fd, oom_fd, ownership, close_in_zygote)
-        for fd in (ruleset, cgroup_fd):
+        for fd in (ruleset, cgroup_fd):  # the zygote holds them now
             if fd is not None:
                 os.close(fd)
         self.oom_seen = 0
