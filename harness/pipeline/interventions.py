@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from harness.errors import ConfigError
+from harness.metrics.masking import mask_trace
 from harness.perturb import CODE_KINDS, MATH_KINDS, perturb_any, split_steps
 
-CONDITION_NAMES = ("full", "none", "truncated", "corrupted", "filler", "mismatched", "paraphrased")
+CONDITION_NAMES = ("full", "none", "truncated", "corrupted", "filler", "mismatched", "paraphrased", "masked")
 FAITHFULNESS_SET: tuple[str, ...] = (
     "full",
     "none",
@@ -26,6 +27,7 @@ FAITHFULNESS_SET: tuple[str, ...] = (
     "corrupted",
     "filler",
     "mismatched",
+    "masked",
 )
 NAMED_SETS = {"faithfulness": FAITHFULNESS_SET}
 # Filler: a content-free pattern cut to the trace's length (Lanham et al. 2023 use " ..." tokens).
@@ -53,6 +55,8 @@ class Intervention:
     kind: str | None  # perturbation kind, "truncate_steps"/"truncate_tokens", "filler", ..., or "not_applicable"
     span: tuple[int, int] | None  # char span of the ORIGINAL trace that changed
     note: str = ""
+    removed: list[list[int]] | None = None  # `masked`: every span of the original trace that was removed
+    same_as_full: bool = False  # not applicable, and its outcome is by definition `full`'s (no executor call)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -84,7 +88,7 @@ def _parse_one(token: str) -> Condition:
         return Condition("truncated", f)
     raise ConfigError(
         f"unknown condition {token!r}",
-        f"use a comma-separated list of: full, none, truncated@F, corrupted, filler, mismatched, paraphrased, "
+        f"use a comma-separated list of: full, none, truncated@F, corrupted, filler, mismatched, paraphrased, masked, "
         f"or the named set {', '.join(NAMED_SETS)}",
     )
 
@@ -147,6 +151,8 @@ def apply_condition(
     sample_index: int,
     mismatched_trace: str | None = None,
     paraphrase: str | None = None,
+    answer: str | None = None,
+    entry_point: str | None = None,
 ) -> Intervention:
     """The executor's input trace under `cond`, with a record of what changed."""
     name = str(cond)
@@ -176,6 +182,16 @@ def apply_condition(
             note = "no other problem's trace (the task has one problem)"
             return Intervention(name, trace, False, "not_applicable", None, note)
         return Intervention(name, mismatched_trace, True, "mismatched", whole, "trace of another problem")
+    if cond.name == "masked":
+        masked = mask_trace(trace, task_type=task_type, answer=answer, entry_point=entry_point)
+        if masked is None:
+            return Intervention(name, trace, False, "not_applicable", None, "nothing leaked: the outcome is full's",
+                                same_as_full=True)
+        text, spans = masked
+        removed = [trace[a:b] for a, b in spans]
+        note = f"removed {len(spans)} span(s): " + ", ".join(repr(r[:40]) for r in removed)
+        return Intervention(name, text, True, "mask", (spans[0][0], spans[-1][1]) if spans else None, note,
+                            removed=[[a, b] for a, b in spans])
     if cond.name == "paraphrased":
         if paraphrase is None:
             return Intervention(name, trace, False, "not_applicable", None, "skipped: no --paraphraser given")
