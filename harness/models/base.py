@@ -8,6 +8,15 @@ from collections.abc import Callable, Sequence
 from harness.types import Generation, GenerationRequest
 
 
+def split_prefill(messages) -> tuple[list[dict], str]:
+    """(the conversation, the assistant prefill): a trailing assistant message is the start of the reply that
+    the model continues (HF's `continue_final_message`), not a finished turn. Generations never include it."""
+    msgs = [dict(m) for m in messages]
+    if msgs and msgs[-1].get("role") == "assistant":
+        return msgs[:-1], msgs[-1].get("content", "")
+    return msgs, ""
+
+
 class Generator(ABC):
     """A chat model. Backends batch or parallelise `generate` as they can; results keep request order."""
 

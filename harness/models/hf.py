@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from harness.errors import ConfigError, ModelError
-from harness.models.base import Generator
+from harness.models.base import Generator, split_prefill
 from harness.models.files import fingerprint_file
 from harness.models.seeds import request_seed
 from harness.models.spec import ModelSpec, int_option
@@ -180,10 +180,11 @@ class HFGenerator(Generator):
         model, tokenizer = self._load()
         sampling = batch[0].sampling
         start = time.perf_counter()
-        texts = [
-            tokenizer.apply_chat_template([dict(m) for m in r.messages], tokenize=False, add_generation_prompt=True)
-            for r in batch
-        ]
+        texts = []
+        for r in batch:
+            conversation, prefill = split_prefill(r.messages)
+            texts.append(tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+                         + prefill)
         enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         sample = sampling.temperature > 0
         # Our own config, not the checkpoint's defaults (top_k, repetition_penalty...): the same settings mean

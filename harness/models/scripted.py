@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from harness.errors import ConfigError
-from harness.models.base import Generator
+from harness.models.base import Generator, split_prefill
 from harness.models.spec import ModelSpec
 from harness.types import Generation, GenerationRequest, Message
 
@@ -133,7 +133,13 @@ class ScriptedGenerator(Generator):
         for i, request in enumerate(requests):
             start = time.perf_counter()
             messages = [dict(m) for m in request.messages]
-            text, finish = _truncate(str(self._model.respond(messages, request)), request)
+            _, prefill = split_prefill(messages)
+            reply = str(self._model.respond(messages, request))
+            # A script writes the whole reply; with a prefill the model only continues it, so what the prefill
+            # already says is not generated again.
+            if prefill and reply.startswith(prefill.strip()):
+                reply = reply[len(prefill.strip()):]
+            text, finish = _truncate(reply, request)
             gen = Generation(
                 text=text,
                 finish_reason=finish,

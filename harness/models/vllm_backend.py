@@ -74,7 +74,18 @@ def _run_chunk(llm, lora: str | None, payload: list[tuple[int, list[dict], dict]
         from vllm.lora.request import LoRARequest
 
         kwargs["lora_request"] = LoRARequest("adapter", 1, lora)
-    outputs = llm.chat([m for _, m, _ in payload], sampling_params=params, use_tqdm=False, **kwargs)
+    # A trailing assistant message is a prefill: vLLM continues it instead of opening a new turn. One chat call
+    # takes one setting, so prefilled and plain conversations go in separate calls.
+    outputs: list = [None] * len(payload)
+    for prefilled in (False, True):
+        idx = [j for j, (_, m, _) in enumerate(payload) if (bool(m) and m[-1].get("role") == "assistant") == prefilled]
+        if not idx:
+            continue
+        extra = {"continue_final_message": True, "add_generation_prompt": False} if prefilled else {}
+        got = llm.chat([payload[j][1] for j in idx], sampling_params=[params[j] for j in idx], use_tqdm=False,
+                       **kwargs, **extra)
+        for j, out in zip(idx, got):
+            outputs[j] = out
     results = []
     for (index, _, _), out in zip(payload, outputs):
         choice = out.outputs[0]
