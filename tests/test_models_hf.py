@@ -147,3 +147,17 @@ def test_gguf_backed_base_loads_through_transformers():
     gen = load_generator(f"hf:{smol.parent}?gguf_file={smol.name}")
     out = gen.generate([_ask("What is 2+2? Answer briefly.", max_tokens=12)])[0]
     assert "4" in out.text
+
+
+def test_prefill_continues_the_reply(tiny):
+    from transformers import AutoTokenizer
+
+    base, _ = tiny
+    gen = load_generator(f"hf:{base}")
+    plain = _ask("Plan it", max_tokens=4)
+    prefilled = GenerationRequest(messages=plain.messages + ({"role": "assistant", "content": "<reasoning>\n"},),
+                                  sampling=SamplingParams(max_tokens=4, stop=("</reasoning>",)))
+    a, b = gen.generate([plain, prefilled])
+    extra = len(AutoTokenizer.from_pretrained(base)("<reasoning>\n", add_special_tokens=False)["input_ids"])
+    assert b.prompt_tokens == a.prompt_tokens + extra  # the prefill is in the prompt, not a new turn
+    assert "<reasoning>" not in b.text
