@@ -10,12 +10,17 @@ from pathlib import Path
 
 import click
 import yaml
+from click.core import ParameterSource
 
-from harness.config import DEFAULT_FROZEN, RunConfig, default_data_dir
-from harness.errors import DataError, TLEvalError
+from harness.config import DEFAULT_FROZEN, NUMERIC_RULES, PLANNER_FORMATS, RunConfig, check_numbers, default_data_dir
+from harness.errors import ConfigError, DataError, TLEvalError
 from harness.jsonl import read_jsonl
+from harness.writes import atomic_write_text
 
-_RUN_OPTIONS: set[str] = set()
+# YAML key (a long flag name with `_` or `-`, or the parameter's own name) -> click parameter name: the
+# two differ for --k (k_values), --cache (cache_path) and --rm (rm_dir).
+_RUN_OPTIONS: dict[str, str] = {}
+_FLAG_KEYS: set[str] = set()  # the long flag names among those keys, for the hint on an unknown key
 
 
 def _load_yaml_config(ctx: click.Context, _param, value: str | None):
@@ -29,22 +34,31 @@ def _load_yaml_config(ctx: click.Context, _param, value: str | None):
         raise click.BadParameter(f"cannot read {path}: {e}") from e
     if not isinstance(data, dict):
         raise click.BadParameter(f"{path} must hold a mapping of option names to values")
-    normalized = {k.replace("-", "_"): v for k, v in data.items()}
-    unknown = sorted(set(normalized) - _RUN_OPTIONS)
+    normalized = {str(k).replace("-", "_"): v for k, v in data.items()}
+    unknown = sorted(set(normalized) - set(_RUN_OPTIONS))
     if unknown:
         raise click.BadParameter(f"{path}: unknown keys {unknown}; valid keys are the long flag names, "
-                                 f"e.g. {sorted(_RUN_OPTIONS)[:6]}")
-    for key, val in list(normalized.items()):
+                                 f"e.g. {sorted(_FLAG_KEYS)[:6]}")
+    mapped = {}
+    for key, val in normalized.items():
         if isinstance(val, list):  # YAML lists for comma-separated flags
-            normalized[key] = ",".join(map(str, val))
-    ctx.default_map = {**(ctx.default_map or {}), **normalized}
+            val = ",".join(map(str, val))
+        mapped[_RUN_OPTIONS[key]] = val
+    ctx.default_map = {**(ctx.default_map or {}), **mapped}
+    ctx.meta["tl_eval.config_file"] = str(path)
     return value
 
 
 def _run_option(*decls, **kwargs):
     def deco(f):
         opt = click.option(*decls, **kwargs)(f)
-        _RUN_OPTIONS.add(opt.__click_params__[-1].name)
+        param = opt.__click_params__[-1].name
+        _RUN_OPTIONS[param] = param
+        for decl in decls:
+            if decl.startswith("--"):
+                key = decl[2:].replace("-", "_")
+                _RUN_OPTIONS[key] = param
+                _FLAG_KEYS.add(key)
         return opt
     return deco
 
@@ -81,7 +95,11 @@ class PluginGroup(click.Group):
 @click.option("--config", callback=_load_yaml_config, is_eager=True, expose_value=False,
               type=click.Path(dir_okay=False), help="YAML file whose keys are any of these options; flags win.")
 @_run_option("--planner", metavar="SPEC", help="Planner model spec, e.g. builtin:qwen2.5-coder-0.5b-instruct, "
-             "hf:DIR, openai:MODEL@URL, vllm:ID, a .gguf path or a checkpoint directory.")
+             "hf:DIR, openai:MODEL@URL, vllm:ID, a .gguf path or a checkpoint directory; `none` evaluates the "
+             "executor alone (condition `none` only).")
+@_run_option("--planner-format", type=click.Choice(PLANNER_FORMATS), default="tagged", show_default=True,
+             help="tagged: the planner's turn is opened with <reasoning> and stops at </reasoning>; free: the "
+                  "planner writes its whole turn and the trace is read from its tags.")
 @_run_option("--executor", default="frozen", show_default=True, metavar="SPEC",
              help="Executor model spec; `frozen` is the configured frozen executor.")
 @_run_option("--frozen-executor", default=DEFAULT_FROZEN, show_default=True, envvar="TL_EVAL_FROZEN_EXECUTOR",
@@ -96,8 +114,8 @@ class PluginGroup(click.Group):
 @_run_option("--executor-max-tokens", type=int, default=512, show_default=True)
 @_run_option("--seed", type=int, default=1234, show_default=True)
 @_run_option("--conditions", default="full,none", show_default=True, metavar="LIST",
-             help="Trace conditions: full, none, truncated@F, corrupted, filler, mismatched, paraphrased, "
-                  "or the set `faithfulness`.")
+             help="Trace conditions: full, none, truncated@F, corrupted, filler, mismatched, paraphrased, masked, "
+                  "or the set `faithfulness` (all but paraphrased).")
 @_run_option("--k", "k_values", default="1,5,10", show_default=True, metavar="LIST",
              help="pass@k values to report (only k <= n-samples are reported).")
 @_run_option("--data-dir", type=click.Path(file_okay=False), envvar="TL_EVAL_DATA_DIR",
@@ -137,17 +155,42 @@ def main(ctx: click.Context, **opts) -> None:
     if not opts["planner"]:
         click.echo(ctx.get_help())
         ctx.exit(0 if len(sys.argv) <= 1 else 2)
-    config = _config_from_options(opts)
-    _guard(lambda: _evaluate(config, quiet=opts["quiet"]))
+
+    def work():
+        config = _config_from_options(opts)
+        check_numbers(config, *_where_set(ctx, opts))
+        _evaluate(config, quiet=opts["quiet"])
+
+    _guard(work)
+
+
+# RunConfig field -> the click parameter that sets it, where the two names differ.
+_PARAM_OF = {"k": "k_values", "grader_timeout_s": "grader_timeout", "min_time_limit_s": "min_time_limit",
+             "sample_time_cap_s": "sample_time_cap"}
+
+
+def _where_set(ctx: click.Context, opts: dict) -> tuple[dict[str, str], dict[str, str]]:
+    """Flag names and config files to name in a range error: (field -> flag, field -> YAML file)."""
+    flags, origins = {}, {}
+    config_file = ctx.meta.get("tl_eval.config_file")
+    for name in NUMERIC_RULES:
+        param = _PARAM_OF.get(name, name)
+        if name in ("planner_max_tokens", "executor_max_tokens") and opts["max_tokens"] is not None:
+            param, flags[name] = "max_tokens", "--max-tokens"
+        if config_file and ctx.get_parameter_source(param) == ParameterSource.DEFAULT_MAP:
+            origins[name] = config_file
+    return flags, origins
 
 
 def _config_from_options(opts: dict) -> RunConfig:
-    planner_max = opts["max_tokens"] or opts["planner_max_tokens"]
-    executor_max = opts["max_tokens"] or opts["executor_max_tokens"]
+    # `is None`, not `or`: --max-tokens 0 must reach the range check, not fall back to the defaults.
+    planner_max = opts["planner_max_tokens"] if opts["max_tokens"] is None else opts["max_tokens"]
+    executor_max = opts["executor_max_tokens"] if opts["max_tokens"] is None else opts["max_tokens"]
     try:
         ks = sorted({int(k) for k in _csv(opts["k_values"])})
     except ValueError as e:
-        raise click.BadParameter(f"--k takes comma-separated integers ({e})") from e
+        raise ConfigError(f"--k {opts['k_values']!r} is not a list of whole numbers ({e})",
+                          "give --k comma-separated whole numbers of at least 1, e.g. 1,5,10") from e
     return RunConfig(
         tasks=_csv(opts["tasks"]), planner=opts["planner"], executor=opts["executor"],
         frozen_executor=opts["frozen_executor"], n_samples=opts["n_samples"], temperature=opts["temperature"],
@@ -158,7 +201,7 @@ def _config_from_options(opts: dict) -> RunConfig:
         sandbox_tier=opts["sandbox_tier"], allow_unsandboxed=opts["allow_unsandboxed"],
         time_limit_factor=opts["time_limit_factor"], min_time_limit_s=opts["min_time_limit"],
         sample_time_cap_s=opts["sample_time_cap"], memory_mb=opts["memory_mb"], workers=opts["workers"],
-        rm=opts["rm_dir"], paraphraser=opts["paraphraser"])
+        rm=opts["rm_dir"], paraphraser=opts["paraphraser"], planner_format=opts["planner_format"])
 
 
 def _guard(fn):
@@ -269,11 +312,12 @@ def verify_cmd(task_name, samples, out, k_values, data_dir, sandbox_tier, allow_
             task.close()
         target = Path(out) if out else Path(samples).with_name(Path(samples).stem + "_verdicts.jsonl")
         counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        with target.open("w") as f:
-            for row, p, v in zip(rows, chosen, verdicts):
-                f.write(json.dumps({"task_id": row["task_id"], "problem_id": p.problem_id, **v.to_dict()}) + "\n")
-                counts[p.problem_id][0] += 1
-                counts[p.problem_id][1] += v.passed
+        for p, v in zip(chosen, verdicts):
+            counts[p.problem_id][0] += 1
+            counts[p.problem_id][1] += v.passed
+        atomic_write_text(target, "".join(
+            json.dumps({"task_id": row["task_id"], "problem_id": p.problem_id, **v.to_dict()}) + "\n"
+            for row, p, v in zip(rows, chosen, verdicts)), flag="--out FILE")
         ns = np.array([c[0] for c in counts.values()])
         cs = np.array([c[1] for c in counts.values()])
         statuses = defaultdict(int)

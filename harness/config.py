@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from harness.errors import ConfigError
 from harness.types import SamplingParams
 
 DEFAULT_FROZEN = "builtin:qwen2.5-coder-0.5b-instruct"
+# `tagged`: the planner's turn is opened with <reasoning> and stops at </reasoning> (docs/faithfulness.md);
+# `free`: the planner writes its whole turn and the trace is read out of its tags afterwards.
+PLANNER_FORMATS = ("tagged", "free")
+NO_PLANNER = "none"  # --planner none: the executor alone, condition `none` only
 
 
 def default_cache_dir() -> Path:
@@ -54,9 +60,15 @@ class RunConfig:
     workers: int | None = None
     rm: str | None = None
     paraphraser: str | None = None
+    planner_format: str = "tagged"
+
+    @property
+    def executor_alone(self) -> bool:
+        return self.planner == NO_PLANNER
 
     def planner_sampling(self) -> SamplingParams:
-        return SamplingParams(self.temperature, self.top_p, self.planner_max_tokens, self.seed)
+        stop = ("</reasoning>",) if self.planner_format == "tagged" else ()
+        return SamplingParams(self.temperature, self.top_p, self.planner_max_tokens, self.seed, stop)
 
     def executor_sampling(self) -> SamplingParams:
         return SamplingParams(self.temperature, self.top_p, self.executor_max_tokens, self.seed)
@@ -75,3 +87,53 @@ class RunConfig:
         keep = {k: v for k, v in self.to_dict().items() if k not in skip}
         keep["planner"], keep["executor"] = planner_fp, executor_fp
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:10]
+
+
+# RunConfig field -> (command-line flag, rule in words, test). Checked before anything is loaded, so that a
+# bad value from the command line or from --config stops the run before its first generation.
+_POSITIVE = ("a number above 0", lambda v: v > 0)
+_AT_LEAST_1 = ("a whole number of at least 1", lambda v: v >= 1)
+NUMERIC_RULES: dict[str, tuple[str, str, object]] = {
+    "n_samples": ("--n-samples", *_AT_LEAST_1),
+    "limit": ("--limit", *_AT_LEAST_1),
+    "temperature": ("--temperature", "0 (greedy) or more, e.g. 0.7", lambda v: v >= 0),
+    "top_p": ("--top-p", "above 0 and at most 1, e.g. 0.95", lambda v: 0 < v <= 1),
+    "planner_max_tokens": ("--planner-max-tokens", *_AT_LEAST_1),
+    "executor_max_tokens": ("--executor-max-tokens", *_AT_LEAST_1),
+    # Every backend and the bootstrap take it: numpy refuses negative seeds, llama.cpp keeps 32 bits.
+    "seed": ("--seed", f"a whole number from 0 to {2**32 - 1}", lambda v: 0 <= v < 2**32),
+    "k": ("--k", "a list of whole numbers of at least 1, e.g. 1,5,10", lambda v: v >= 1),
+    "grader_timeout_s": ("--grader-timeout", *_POSITIVE),
+    "time_limit_factor": ("--time-limit-factor", *_POSITIVE),
+    "min_time_limit_s": ("--min-time-limit", *_POSITIVE),
+    "sample_time_cap_s": ("--sample-time-cap", *_POSITIVE),
+    "memory_mb": ("--memory-mb", *_AT_LEAST_1),
+    "workers": ("--workers", *_AT_LEAST_1),
+}
+_INTEGERS = {"n_samples", "limit", "planner_max_tokens", "executor_max_tokens", "seed", "k", "memory_mb", "workers"}
+
+
+def check_numbers(config: RunConfig, flags: dict[str, str] | None = None,
+                  origins: dict[str, str] | None = None) -> None:
+    """ConfigError naming the first numeric setting out of its range, and where it was set.
+
+    `flags` renames a field's flag (`--max-tokens` sets both token limits); `origins` maps a field set in
+    a YAML file (`--config`) to that file, so the message points at the line to change.
+    """
+    for name, (flag, rule, ok) in NUMERIC_RULES.items():
+        value = getattr(config, name)
+        if value is None:  # unset optional values (limit, workers) mean "all" / "one per core"
+            continue
+        for v in value if isinstance(value, list) else [value]:
+            integral = isinstance(v, int) and not isinstance(v, bool)
+            number = integral or (isinstance(v, float) and name not in _INTEGERS)
+            if number and math.isfinite(v) and ok(v):
+                continue
+            flag = (flags or {}).get(name, flag)
+            shown = ",".join(map(str, value)) if isinstance(value, list) else value
+            origin = (origins or {}).get(name)
+            if origin:
+                key = flag.lstrip("-")
+                raise ConfigError(f"{key}: {shown} in {origin} is out of range: it must be {rule}",
+                                  f"set {key} in {origin} to {rule}")
+            raise ConfigError(f"{flag} {shown} is out of range: it must be {rule}", f"give {flag} {rule}")

@@ -24,3 +24,7 @@ class ModelError(TLEvalError):
 
 class SandboxUnavailable(TLEvalError):
     """No sandbox tier that the user allowed works on this machine."""
+
+
+class OutputError(TLEvalError):
+    """A result or cache file cannot be written (read-only folder, full disk, a file in the way)."""

@@ -9,17 +9,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.config import RunConfig, default_data_dir
+from harness.config import NO_PLANNER, PLANNER_FORMATS, RunConfig, check_numbers, default_data_dir
 from harness.errors import ConfigError
 from harness.models import load_generator, parse_spec, preflight
 from harness.models.base import Generator
 from harness.pipeline.cache import Cache
-from harness.pipeline.interventions import parse_conditions
+from harness.pipeline.interventions import Condition, parse_conditions
 from harness.pipeline.run import Evaluation, write_samples
 from harness.pipeline.score import flat_results, score_task
 from harness.results import RunDir, git_hash, package_versions, problems_fingerprint
 from harness.task import Task, get_task
 from harness.types import Problem
+from harness.writes import check_writable_dir, check_writable_file
 
 
 @dataclass
@@ -66,10 +67,23 @@ def prepare(config: RunConfig) -> Prepared:
     """Every check that can fail, before the first generation."""
     if not config.tasks:
         raise ConfigError("no tasks given", "pass --tasks, e.g. --tasks humaneval,gsm8k (see `tl-eval tasks`)")
-    if config.n_samples < 1:
-        raise ConfigError(f"--n-samples must be at least 1, got {config.n_samples}")
-    conditions = parse_conditions(",".join(config.conditions))
-    planner_spec = parse_spec(config.planner, frozen=config.frozen_executor)
+    check_numbers(config)
+    check_writable_dir(Path(config.output), "the output folder", "--output DIR")
+    if config.cache_path() is not None:
+        check_writable_file(config.cache_path(), "the generation cache", "--cache PATH (or --no-cache)")
+    if config.planner_format not in PLANNER_FORMATS:
+        raise ConfigError(f"unknown planner format {config.planner_format!r}",
+                          f"use --planner-format {' or '.join(PLANNER_FORMATS)}")
+    if config.executor_alone:
+        asked = [c for c in parse_conditions(",".join(config.conditions)) if c.name not in ("full", "none")]
+        if asked:
+            raise ConfigError(f"--planner none evaluates the executor alone; condition(s) "
+                              f"{', '.join(map(str, asked))} need a planner", "drop --conditions, or give a --planner")
+        conditions = [Condition("none")]
+        planner_spec = None
+    else:
+        conditions = parse_conditions(",".join(config.conditions))
+        planner_spec = parse_spec(config.planner, frozen=config.frozen_executor)
     executor_spec = parse_spec(config.executor, frozen=config.frozen_executor)
     paraphraser_spec = None
     if any(c.name == "paraphrased" for c in conditions):
@@ -116,21 +130,27 @@ def run(prep: Prepared, show_progress: bool = True, log: Callable[[str], None] =
 
     cache = Cache(cfg.cache_path())
     try:
-        planner, executor = get(prep.planner_spec), get(prep.executor_spec)
+        planner = get(prep.planner_spec) if prep.planner_spec is not None else None
+        executor = get(prep.executor_spec)
         paraphraser = get(prep.paraphraser_spec) if prep.paraphraser_spec else None
-        run_id = cfg.run_id or f"{_short(prep.planner_spec.raw)}__{_short(prep.executor_spec.raw)}__" \
-                               f"{cfg.identity(planner.fingerprint(), executor.fingerprint())}"
+        planner_name = _short(prep.planner_spec.raw) if planner is not None else "executor-alone"
+        planner_fp = planner.fingerprint() if planner is not None else NO_PLANNER
+        run_id = cfg.run_id or f"{planner_name}__{_short(prep.executor_spec.raw)}__" \
+                               f"{cfg.identity(planner_fp, executor.fingerprint())}"
         run_dir = RunDir(Path(cfg.output) / run_id)
         evaluation = Evaluation(cfg, planner, executor, cache, prep.conditions, paraphraser,
                                 show_progress=show_progress, log=log)
         scorer = _load_scorer(cfg.rm)
         config_json = {
             "run_id": run_id, "config": cfg.to_dict(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "planner": {"spec": prep.planner_spec.raw, "fingerprint": planner.fingerprint(),
-                        **_checkpoint_info(prep.planner_spec)},
+            "planner": {"spec": prep.planner_spec.raw, "fingerprint": planner_fp,
+                        **_checkpoint_info(prep.planner_spec)} if planner is not None
+                       else {"spec": NO_PLANNER, "fingerprint": None, "executor_alone": True},
             "executor": {"spec": prep.executor_spec.raw, "fingerprint": executor.fingerprint()},
             "conditions": [str(c) for c in prep.conditions], "versions": package_versions(), "git": git_hash(),
             "tasks": {}}
+        if prep.code_verifier is not None:
+            config_json["sandbox"] = prep.code_verifier.describe()
         results: dict = {"run_id": run_id, "results": {}, "metrics": {}, "n-samples": {}, "config": config_json}
         for task, problems, total in prep.tasks:
             config_json["tasks"][task.name] = {
@@ -153,8 +173,10 @@ def run(prep: Prepared, show_progress: bool = True, log: Callable[[str], None] =
             results["results"][task.name] = {"alias": task.name, **flat_results(metrics)}
             results["n-samples"][task.name] = {"original": total, "effective": len(problems)}
         results["versions"] = config_json["versions"]
-        results["systems"] = {"planner": prep.planner_spec.raw, "executor": prep.executor_spec.raw}
-        results["model_calls"] = {"planner": evaluation.planner.model_calls, "executor": evaluation.executor.model_calls}
+        results["systems"] = {"planner": prep.planner_spec.raw if planner is not None else NO_PLANNER,
+                              "executor": prep.executor_spec.raw}
+        results["model_calls"] = {"planner": evaluation.planner.model_calls if planner is not None else 0,
+                                  "executor": evaluation.executor.model_calls}
         run_dir.write_results(results)
         return run_dir.path, results
     finally:

@@ -13,6 +13,7 @@ from pathlib import Path
 from harness import __version__
 from harness.errors import DataError
 from harness.jsonl import read_jsonl
+from harness.writes import atomic_write_text
 
 SCHEMA = "tl-eval/results"
 SCHEMA_VERSION = 1
@@ -47,9 +48,7 @@ def problems_fingerprint(problem_ids: list[str], prompts: list[str]) -> str:
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 @dataclass
@@ -60,7 +59,6 @@ class RunDir:
         return self.path / f"samples_{task.replace('/', '_')}.jsonl"
 
     def write_config(self, config: dict) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
         _write_json(self.path / "config.json", config)
 
     def write_results(self, results: dict) -> None:

@@ -26,20 +26,24 @@ def _ci(m: dict | None, key="value", lo="ci_low", hi="ci_high", signed=True) -> 
 def print_summary(results: dict, run_dir: str, console: Console | None = None) -> None:
     # Piped output would otherwise be cut to 80 columns, wrapping every cell.
     console = console or Console(width=None if sys.stdout.isatty() else 200)
-    main = Table(title=f"tl-eval · {results['systems']['planner']} → {results['systems']['executor']}")
-    for col in ("task", "n", "pair pass@1", "exec pass@1", "uplift (pp) [95% CI]", "p", "statuses (full)",
-                "plan tok/prob", "exec tok/prob", "s/prob"):
+    systems = results["systems"]
+    main = Table(title=f"tl-eval · executor alone · {systems['executor']}" if systems["planner"] == "none"
+                 else f"tl-eval · {systems['planner']} → {systems['executor']}")
+    for col in ("task", "n", "pair pass@1", "exec pass@1", "uplift (pp) [95% CI]", "p",
+                "uplift_masked (pp) [95% CI]", "p ", "statuses (full)", "plan tok/prob", "exec tok/prob", "s/prob"):
         main.add_column(col, justify="left" if col in ("task", "statuses (full)") else "right")
     for task, m in results["metrics"].items():
         conds = m["conditions"]
         full, none = conds.get("full", {}), conds.get("none", {})
-        u = m.get("uplift")
+        u, um = m.get("uplift"), m.get("uplift_masked")
         statuses = ", ".join(f"{k} {v}" for k, v in sorted(full.get("status_counts", {}).items()))
         main.add_row(
             task, str(results["n-samples"][task]["effective"]),
             _pct(full.get("pass@k", {}).get("1")), _pct(none.get("pass@k", {}).get("1")),
             _ci(u, "uplift", "uplift_ci_low", "uplift_ci_high") if u else "—",
             f"{u['p_value']:.3g}" if u and u.get("p_value") is not None else "—",
+            _ci(um, "uplift", "uplift_ci_low", "uplift_ci_high") if um else "—",
+            f"{um['p_value']:.3g}" if um and um.get("p_value") is not None else "—",
             statuses, f"{m['cost']['planner_tokens_per_problem']:.0f}",
             f"{m['cost']['executor_tokens_per_problem']:.0f}", f"{m['cost']['seconds_per_problem']:.1f}")
     console.print(main)
@@ -71,8 +75,24 @@ def print_summary(results: dict, run_dir: str, console: Console | None = None) -
             console.print(f"{t}: leakage rate {_ci(m['leakage_rate'], signed=False)} % · "
                           f"tag compliance {_ci(m['tag_compliance'], signed=False)} %")
     for t, m in results["metrics"].items():
+        tr = m.get("traces")
+        if tr and tr["n"] and tr["compliant"] < tr["n"]:
+            what = []
+            if tr["untagged"]:
+                what.append(f"{tr['untagged']} had no <reasoning> tag: the whole completion was used as the trace")
+            if tr["cut_at_token_limit"]:
+                what.append(f"{tr['cut_at_token_limit']} ran out of planner tokens before closing the trace: "
+                            "the text up to the limit was used")
+            console.print(f"{t}: {tr['n'] - tr['compliant']} of {tr['n']} traces are not format-compliant"
+                          + (" (" + "; ".join(what) + ")" if what else ""))
+    for t, m in results["metrics"].items():
         if "rm" in m:
             scores = ", ".join(f"{c} {v:.3f}" for c, v in m["rm"]["mean_score"].items())
             console.print(f"{t}: mean RM score {scores} · TraceLift score (rm × uplift) "
                           f"{m['rm'].get('tracelift_score_task', float('nan')):+.3f}")
+    sandbox = (results.get("config") or {}).get("sandbox")
+    if sandbox:
+        gaps = [w.split(": ", 1)[1] for w in sandbox.get("warnings", []) if w.startswith("sandbox isolation: ")]
+        console.print(f"sandbox: tier {sandbox['tier']} · " + ("; ".join(gaps) if gaps else
+                      "every isolation promise of docs/sandbox.md holds on this machine"))
     console.print(f"run directory: {run_dir}")

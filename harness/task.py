@@ -6,10 +6,12 @@ entry-point group; the harness never imports a concrete task.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 from harness.errors import ConfigError
 from harness.types import Message, Problem, TaskType, Verdict
@@ -24,6 +26,19 @@ class Task(ABC):
     def configure(self, **options) -> None:
         """Verifier options from the run config (sandbox limits and tier, math pipeline, grader timeout)."""
         self.options = {**getattr(self, "options", {}), **options}
+
+    def verdict_identity(self) -> dict:
+        """What, besides the problem and the artifact, decides a verdict: part of every verdict's cache key.
+
+        It must be the same in every process for the same settings, so live objects among the options
+        (a shared verifier handed in as `code_verifier`) stand for their settings, which are options too,
+        and are left out. Tasks override this to keep only the options their verifier reads.
+        """
+        from harness import __version__
+
+        options = {k: v for k, v in getattr(self, "options", {}).items() if k not in RESOURCE_OPTIONS}
+        return {"task": self.name, "task_type": self.task_type, "options": canonical(options),
+                "versions": {"tl-eval": __version__}}
 
     @abstractmethod
     def load(self, data_dir: Path | None, split: str = "test") -> list[Problem]:
@@ -59,6 +74,31 @@ class Task(ABC):
 
     def close(self) -> None:
         """Release verifier resources (sandbox workers, process pools)."""
+
+
+# Options that hand a task a live resource rather than a setting; see Task.verdict_identity.
+RESOURCE_OPTIONS = frozenset({"code_verifier"})
+
+
+def canonical(value: Any) -> Any:
+    """A JSON-ready form of an option value that is the same in every process.
+
+    Dataclasses become their fields and anything else that JSON cannot hold becomes its type's name: a
+    repr would carry a memory address (`<CodeVerifier object at 0x...>`) and differ in every process.
+    """
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((canonical(v) for v in value), key=repr)
+    if isinstance(value, Path):
+        return str(value)
+    return f"<{type(value).__module__}.{type(value).__qualname__}>"
 
 
 TaskFactory = Callable[[], Task]

@@ -38,6 +38,8 @@ def report(run_dirs, out, strict, alpha, confidence, n_resamples, seed, title, n
         _fail(e)
     for issue in rep.issues:
         click.echo(f"{'refused' if issue.refused else 'flagged'}: {issue.sentence()}", err=True)
+    for warning in rep.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
     click.echo(f"wrote {rep.markdown} and {rep.html} ({len(rep.figures)} figures in {rep.out / 'figures'})")
 
 
@@ -68,6 +70,8 @@ def leaderboard(runs, baselines, out, task, alpha, n_resamples, seed):
         tables = terminal_table(board, task) if out is None else []
     except TLEvalError as e:
         _fail(e)
+    for skip in board["skipped"]:
+        click.secho(f"warning: skipped {skip['path']}: {skip['reason']}", fg="yellow", err=True)
     if out is None:
         # Piped output would wrap at 80 columns and squeeze the table unreadably.
         console = Console() if Console().is_terminal else Console(width=220)

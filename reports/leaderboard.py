@@ -18,7 +18,7 @@ from pathlib import Path
 from harness.errors import DataError
 from reports.compare import Issue, RankedRow, all_issues, shared_ranks
 from reports.fmt import cell
-from reports.load import FULL, NONE, Run, find_run_dirs, load_run, read_json, slug
+from reports.load import FULL, NONE, Run, Skipped, load_run, load_runs_lenient, read_json, slug
 from reports.render import render
 from reports.report import COST, FAITH
 from reports.systems import System, checkpoint_of, executor_alone_systems, pair_system, pointer
@@ -148,10 +148,20 @@ def merge_runs(runs: list[Run]) -> list[System]:
     return systems
 
 
-def collect(run_roots: list[str | Path], baselines: str | Path | None) -> tuple[list[System], list[Run]]:
-    """Systems from run directories (or folders of them) and baseline entries, plus the executors alone."""
-    paths = list(dict.fromkeys(p for root in run_roots for p in find_run_dirs(root)))
-    runs = [load_run(p) for p in paths]
+def collect(run_roots: list[str | Path], baselines: str | Path | None,
+            skipped: list[Skipped] | None = None) -> tuple[list[System], list[Run]]:
+    """Systems from run directories (or folders of them) and baseline entries, plus the executors alone.
+
+    Unreadable run directories are left out and appended to `skipped` with the reason.
+    """
+    runs, bad = load_runs_lenient(list(run_roots))
+    if run_roots and not runs:
+        # Runs were asked for and none could be read: recorded baselines alone are not what was asked for.
+        raise DataError("no run to show: every run directory given was skipped ("
+                        + "; ".join(f"{s.path}: {s.reason}" for s in bad) + ")",
+                        "pass --runs with run directories that hold a complete results.json")
+    if skipped is not None:
+        skipped.extend(bad)
     entries = load_baselines(baselines) if baselines else []
     base = [_baseline_system(e, Path(baselines)) for e in entries]
     base_runs = [r for s in base for r in dict.fromkeys(s.runs.values()) if r.path is not None]
@@ -288,10 +298,12 @@ def write_site(board: dict, systems: list[System], out: str | Path) -> Path:
 def build_leaderboard(run_roots: list[str | Path], out: str | Path | None, baselines: str | Path | None = None,
                       *, alpha: float = 0.05, n_resamples: int = 2000, seed: int = 0) -> dict:
     """Collect, rank, and write the site when `out` is given; returns leaderboard.json's content."""
-    systems, runs = collect(run_roots, baselines)
+    skipped: list[Skipped] = []
+    systems, runs = collect(run_roots, baselines, skipped)
     if not systems:
         raise DataError("no systems to show", "pass --runs DIR (run directories) or --baselines DIR with entries")
     board = build(systems, runs, alpha=alpha, n_resamples=n_resamples, seed=seed)
+    board["skipped"] = [s.to_dict() for s in skipped]
     if out is not None:
         write_site(board, systems, out)
     return board

@@ -157,6 +157,46 @@ def find_run_dirs(root: str | Path) -> list[Path]:
     return found
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A run directory (or folder of them) left out, and why."""
+
+    path: Path
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "reason": self.reason}
+
+
+def load_runs_lenient(roots: list[str | Path]) -> tuple[list[Run], list[Skipped]]:
+    """Every readable run under `roots`, and what was skipped: one bad directory must not hide the others.
+
+    Skipped: a root that does not exist or holds no results.json, a results.json that is truncated or not
+    tl-eval's, and a run directory below a root that has config.json but no results.json (a run that
+    never finished).
+    """
+    paths: list[Path] = []
+    skipped: list[Skipped] = []
+    for root in map(Path, roots):
+        try:
+            paths += find_run_dirs(root)
+        except DataError as e:
+            skipped.append(Skipped(root, e.problem))
+            continue
+        if root.is_dir() and not (root / "results.json").exists():
+            for config in sorted(root.rglob("config.json")):
+                if not (config.parent / "results.json").exists():
+                    skipped.append(Skipped(config.parent, f"no results.json in {config.parent} (the run did not "
+                                                          "finish; run its command again to complete it)"))
+    runs = []
+    for path in dict.fromkeys(paths):
+        try:
+            runs.append(load_run(path))
+        except DataError as e:
+            skipped.append(Skipped(path, e.problem))
+    return runs, skipped
+
+
 def load_runs(paths: list[str | Path]) -> list[Run]:
     runs = [load_run(p) for p in paths]
     seen: dict[str, Path | None] = {}

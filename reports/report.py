@@ -60,6 +60,7 @@ class Report:
     sections: list[TaskSection]
     issues: list[Issue]
     figures: list[figures.SavedFigure]
+    warnings: list[str] = field(default_factory=list)
 
 
 def _unique_labels(runs: list[Run]) -> dict[str, str]:
@@ -115,6 +116,19 @@ def task_section(task: str, systems: list[System], issues: list[Issue], *, alpha
     return section
 
 
+def missing_samples(runs: list[Run]) -> list[str]:
+    """A sentence per run and task whose samples file is gone: its numbers show, but nothing paired does."""
+    out = []
+    for r in runs:
+        for t in r.tasks:
+            file = r.path / f"samples_{t.replace('/', '_')}.jsonl" if r.path else None
+            if file is None or not file.exists():
+                out.append(f"run {r.run_id} has no samples file for {t} ({file}): paired comparisons and "
+                           f"per-problem drill-down with it are unavailable for {t}; its results.json numbers "
+                           "are shown")
+    return out
+
+
 def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
@@ -126,6 +140,7 @@ def build_report(run_dirs: list[str | Path], out: str | Path, *, strict: bool = 
     if not run_dirs:
         raise DataError("no run directories given", "pass one or more run directories: tl-eval report runs/A runs/B --out DIR")
     runs = load_runs(run_dirs)
+    warnings = missing_samples(runs)
     issues = all_issues(runs)
     if strict and issues:
         raise DataError("runs are not comparable:\n  " + "\n  ".join(i.sentence() for i in issues),
@@ -145,9 +160,9 @@ def build_report(run_dirs: list[str | Path], out: str | Path, *, strict: bool = 
         "runs": runs, "systems": systems, "sections": sections, "issues": issues, "figures": figs,
         "faith_headers": [h for _, h, _ in FAITH], "cost_headers": [h for _, h, _ in COST],
         "alpha": alpha, "confidence": confidence, "n_resamples": n_resamples, "seed": seed,
-        "images": {f.name: _data_uri(f.png) for f in figs},
+        "images": {f.name: _data_uri(f.png) for f in figs}, "warnings": warnings,
     }
     md, html = out / "report.md", out / "report.html"
     md.write_text(render("report.md.jinja", **context))
     html.write_text(render("report.html.jinja", **context))
-    return Report(out, md, html, runs, systems, sections, issues, figs)
+    return Report(out, md, html, runs, systems, sections, issues, figs, warnings)

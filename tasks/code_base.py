@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,6 +76,19 @@ class CodeTask(Task):
 
     def reference_artifact(self, problem: Problem) -> str | None:
         return problem.reference
+
+    def verdict_identity(self) -> dict:
+        identity = super().verdict_identity()
+        options = identity["options"]
+        # Settings of other task types, or ones that change how the sandbox runs but not what it decides:
+        # the number of workers, and the permission to run a tier that `sandbox_tier` names already.
+        for key in ("math_pipeline", "grader_timeout_s", "allow_unsandboxed"):
+            options.pop(key, None)
+        if isinstance(options.get("sandbox_limits"), dict):
+            options["sandbox_limits"].pop("workers", None)
+        # Tested programs run on this interpreter: a new Python can change what they do.
+        identity["versions"]["python"] = ".".join(map(str, sys.version_info[:2]))
+        return identity
 
     def close(self) -> None:
         # A verifier passed in through `code_verifier` belongs to the caller, who closes it.

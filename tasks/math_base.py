@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from harness.task import Task
 from harness.types import Message, Problem, Verdict
 
 from tasks import prompts
+
+
+@functools.cache
+def _version(package: str) -> str | None:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
 
 
 class MathTask(Task):
@@ -49,6 +59,14 @@ class MathTask(Task):
         """The reference solution's steps ending in the gold answer boxed, as a perfect executor would write."""
         steps = (problem.reference or "").strip()
         return f"{steps}\n\nThe final answer is $\\boxed{{{problem.answer}}}$.".lstrip()
+
+    def verdict_identity(self) -> dict:
+        identity = super().verdict_identity()
+        for key in ("sandbox_limits", "sandbox_tier", "allow_unsandboxed"):  # the code tasks' settings
+            identity["options"].pop(key, None)
+        for package in ("math-verify", "sympy"):  # the symbolic comparison
+            identity["versions"][package] = _version(package)
+        return identity
 
     def grader(self):
         """The math grader, started on first use (its process pool costs time)."""

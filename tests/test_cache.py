@@ -87,3 +87,59 @@ def test_errors_and_sandbox_errors_are_not_cached(tmp_path):
     cache.put_verdict("k2", Verdict("fail", failing_test="t1"))
     assert cache.get_verdict("k1") is None
     assert cache.get_verdict("k2").failing_test == "t1"
+
+
+def test_created_is_recorded_on_every_sqlite_version(tmp_path):
+    """unixepoch('subsec') is NULL before SQLite 3.42 (Debian 12 ships 3.40); caches made by older versions
+    keep that default, so the time is written explicitly."""
+    import time
+
+    path = tmp_path / "c.sqlite"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE generations (key TEXT PRIMARY KEY, text TEXT NOT NULL, finish_reason TEXT, "
+                "prompt_tokens INTEGER, completion_tokens INTEGER, seconds REAL, "
+                "created REAL DEFAULT (unixepoch('subsec')))")
+    old.commit()
+    old.close()
+    for db in (path, tmp_path / "new.sqlite"):
+        cache = Cache(db)
+        cache.put_generation("k", Generation("t", "stop", 1, 1))
+        (created,) = sqlite3.connect(db).execute("SELECT created FROM generations").fetchone()
+        assert created is not None and abs(created - time.time()) < 60
+        cache.close()
+    fresh = sqlite3.connect(tmp_path / "new.sqlite")
+    fresh.execute("INSERT INTO generations (key, text) VALUES ('d', 'x')")  # the column default itself
+    (created,) = fresh.execute("SELECT created FROM generations WHERE key='d'").fetchone()
+    assert created is not None and abs(created - time.time()) < 60
+
+
+def test_claimed_generations_are_left_to_their_owner_until_released(tmp_path):
+    path = tmp_path / "c.sqlite"
+    a, b = Cache(path), Cache(path)  # two runs on one file
+    key = generation_key("m", req("x"))
+    assert a.claim([key]) == [key]
+    assert b.claim([key]) == []  # a live owner holds it
+    a.release([key])
+    assert b.claim([key]) == [key]
+    b.put_generation(key, Generation("X"))
+    assert a.claim([key]) == []  # cached now: nothing to claim
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM claims").fetchone()[0] == 0
+
+
+def test_a_waiting_run_computes_what_the_owner_gave_up(tmp_path):
+    import threading
+
+    path = tmp_path / "c.sqlite"
+    owner, waiter = Cache(path), Cache(path)
+    keys = [generation_key("counting-v1", req(t)) for t in ("x", "y")]
+    assert owner.claim(keys) == keys
+    model = CountingModel()
+    out = {}
+    waiting = CachedGenerator(model, waiter)
+    thread = threading.Thread(target=lambda: out.update(r=waiting.generate([req("x"), req("y")])))
+    thread.start()
+    owner.put_generation(keys[0], Generation("FROM OWNER"))  # finished by the owner ...
+    owner.release([keys[1]])  # ... and this one given up (its model failed)
+    thread.join(10)
+    assert [g.text for g in out["r"]] == ["FROM OWNER", "Y"]
+    assert [r.messages[-1]["content"] for r in model.calls] == ["y"]

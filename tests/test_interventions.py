@@ -31,6 +31,7 @@ def test_named_set_expands_in_order():
     assert names(parse_conditions("faithfulness")) == list(FAITHFULNESS_SET)
     assert FAITHFULNESS_SET == (
         "full", "none", "truncated@0.25", "truncated@0.5", "truncated@0.75", "corrupted", "filler", "mismatched",
+        "masked",
     )  # fmt: skip
 
 
@@ -38,7 +39,7 @@ def test_full_and_none_always_first_and_duplicates_dropped():
     assert names(parse_conditions("corrupted")) == ["full", "none", "corrupted"]
     assert names(parse_conditions(" truncated@0.50, none ,truncated@.5,Paraphrased,faithfulness")) == [
         "full", "none", "truncated@0.5", "paraphrased", "truncated@0.25", "truncated@0.75", "corrupted", "filler",
-        "mismatched",
+        "mismatched", "masked",
     ]  # fmt: skip
     assert str(Condition("truncated", 0.25)) == "truncated@0.25" and str(Condition("filler")) == "filler"
     assert parse_conditions("truncated@0.5")[2] == Condition("truncated", 0.5)

@@ -183,3 +183,33 @@ def test_entries_written_by_tl_eval_baselines(tmp_path, scripted_runs):
     assert alone["kind"] == "executor-alone" and alone["tasks"]["gsm8k"]["pass@1"]["value"] == 0.25
     for c in number_cells((tmp_path / "site" / "index.html").read_text()):
         check_cell_against_file(c)
+
+
+def test_bad_run_directories_are_skipped_with_a_warning(scripted_runs, tmp_path):
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(scripted_runs["good"], runs / "good")
+    shutil.copytree(scripted_runs["weak"], runs / "truncated")
+    text = (runs / "truncated" / "results.json").read_text()
+    (runs / "truncated" / "results.json").write_text(text[: len(text) // 2])  # a disk that filled up
+    (runs / "unfinished").mkdir()
+    (runs / "unfinished" / "config.json").write_text("{}")  # killed before results.json
+    (tmp_path / "empty").mkdir()
+    args = ["--task", "gsm8k", "--n-resamples", "200"]
+    result = CliRunner().invoke(leaderboard_cmd, ["--runs", str(runs), "--runs", str(tmp_path / "empty"), *args])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning: skipped")]
+    assert len(warnings) == 3, result.output
+    assert any(str(runs / "truncated") in w and "not valid JSON" in w for w in warnings)
+    assert any(str(tmp_path / "empty") in w and "no results.json" in w for w in warnings)
+    assert any(str(runs / "unfinished") in w and "did not finish" in w for w in warnings)
+    assert "scripted:rep-plan-good" in result.output  # the good run is on the board
+    board = build_leaderboard([runs], tmp_path / "site", n_resamples=200)
+    assert {s["path"] for s in board["skipped"]} == {str(runs / "truncated"), str(runs / "unfinished")}
+    assert json.loads((tmp_path / "site" / "leaderboard.json").read_text())["skipped"] == board["skipped"]
+
+    nothing = CliRunner().invoke(leaderboard_cmd, ["--runs", str(runs / "truncated"), "--runs",
+                                                   str(tmp_path / "empty"), *args])
+    assert nothing.exit_code == 2
+    assert str(runs / "truncated") in nothing.output and str(tmp_path / "empty") in nothing.output

@@ -177,3 +177,39 @@ def test_qwen_coder_writes_code():
         out = gen.generate([_ask("Write a Python function add(a, b) that returns a + b. Only code.", max_tokens=40)])[0]
     assert "def add" in out.text
     assert gen.fingerprint().startswith(f"builtin:{QWEN}:1d9614638d18024d")
+
+
+def test_truncated_gguf_is_refused_in_the_preflight(tmp_path):
+    """The header says where every tensor's data ends; a shorter file is an interrupted download or copy."""
+    from harness.models import parse_spec
+    from harness.models.gguf_file import expected_size
+    from harness.models.llamacpp import gguf_path, lora_path
+
+    src = builtin_path("smollm2-135m-instruct")
+    full = src.stat().st_size
+
+    assert expected_size(src) == full
+    for keep in (full - 1, full // 2, 4096, 40):  # inside the last tensor, mid-file, inside the header
+        cut = tmp_path / f"cut{keep}.gguf"
+        with open(src, "rb") as f_in, open(cut, "wb") as f_out:
+            f_out.write(f_in.read(keep))
+        with pytest.raises(ModelError) as info:
+            gguf_path(parse_spec(f"llamacpp:{cut}"))  # what preflight runs for llamacpp: specs
+        assert str(cut) in info.value.problem and ("truncated" in info.value.problem
+                                                   or "not a readable GGUF" in info.value.problem)
+        assert "again" in info.value.fix
+        with pytest.raises(ModelError, match="convert_lora_to_gguf"):
+            lora_path(parse_spec(f"builtin:smollm2-135m-instruct?lora={cut}"))
+    assert gguf_path(parse_spec(f"llamacpp:{src}")) == src  # the whole file passes
+
+
+def test_gguf_sizes_agree_with_the_gguf_package():
+    gguf = pytest.importorskip("gguf")
+    from harness.models.gguf_file import _QUANT_SIZES, expected_size
+
+    for qtype, sizes in gguf.constants.GGML_QUANT_SIZES.items():  # the copy used without the train extra
+        assert _QUANT_SIZES.get(int(qtype)) == tuple(sizes), qtype
+    for name in ("smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"):
+        path = builtin_path(name)
+        reader = gguf.GGUFReader(path)
+        assert expected_size(path) == max(t.data_offset + t.n_bytes for t in reader.tensors)

@@ -73,7 +73,7 @@ def test_faithfulness_conditions_run_and_are_scored(tmp_path, data_dir):
     _, results = evaluate(tmp_path, conditions=["faithfulness"])
     m = results["metrics"]["gsm8k"]
     assert set(m["conditions"]) == {"full", "none", "truncated@0.25", "truncated@0.5", "truncated@0.75",
-                                    "corrupted", "filler", "mismatched"}
+                                    "corrupted", "filler", "mismatched", "masked"}
     f = m["faithfulness"]
     # The follower copies the trace's last number: dropping or changing the trace changes the outcome.
     assert f["trace_credited_success"]["value"] == 1.0

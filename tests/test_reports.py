@@ -182,3 +182,20 @@ def test_paired_diff_sentence_only_claims_when_significant():
     rates = paired_diff("t", "A", {p: 0.5 for p in ids}, "B", {p: 0.0 for p in ids})
     assert rates.test == "sign_test" and rates.significant
     assert paired_diff("t", "A", {"x": 1.0}, "B", {"y": 1.0}) is None
+
+
+def test_report_warns_when_a_samples_file_is_missing(scripted_runs, tmp_path):
+    import shutil
+
+    from reports.cli import report as report_cmd
+
+    shutil.copytree(scripted_runs["weak"], tmp_path / "weak")
+    (tmp_path / "weak" / "samples_gsm8k.jsonl").unlink()
+    result = CliRunner().invoke(report_cmd, [str(scripted_runs["good"]), str(tmp_path / "weak"), "--out",
+                                             str(tmp_path / "rep"), "--no-figures", "--n-resamples", "200"])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, result.output
+    assert "samples_gsm8k.jsonl" in warnings[0] and "paired comparisons" in warnings[0]
+    assert "drill-down" in warnings[0]
+    assert "missing samples" in (tmp_path / "rep" / "report.md").read_text()

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 from harness.models.base import Generator
 from harness.pipeline.cache import Cache, CachedGenerator
-from harness.pipeline.run import executor_request, verdict_key
+from harness.pipeline.run import VerdictKeys, executor_request
 from harness.task import Task
 from harness.types import Generation, GenerationRequest, Problem, SamplingParams, Verdict
 
@@ -112,7 +112,8 @@ class ExecutorClient:
 
     def _verify(self, problems: list[Problem], gens: list[Generation]) -> list[ExecutorOutcome]:
         artifacts = [self.task.extract(p, g.text) for p, g in zip(problems, gens)]
-        keys = [verdict_key(self.task, p, a, g.text) for p, a, g in zip(problems, artifacts, gens)]
+        key_of = VerdictKeys(self.task)
+        keys = [key_of(p, a, g.text) for p, a, g in zip(problems, artifacts, gens)]
         verdicts: list[Verdict | None] = [self.cache.get_verdict(k) for k in keys]
         todo: dict[str, list[int]] = {}
         for n, (key, v) in enumerate(zip(keys, verdicts)):

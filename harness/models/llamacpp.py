@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from harness.errors import ConfigError, ModelError
-from harness.models.base import Generator
+from harness.models.base import Generator, split_prefill
 from harness.models.builtin import builtin_path
 from harness.models.files import fingerprint_file
 from harness.models.seeds import request_seed
@@ -43,7 +43,25 @@ def gguf_path(spec: ModelSpec) -> Path:
     with open(path, "rb") as handle:
         if handle.read(4) != b"GGUF":
             raise ModelError(f"{path} is not a GGUF file (no GGUF magic)", "convert the model with llama.cpp's convert_hf_to_gguf.py")
+    check_complete(path, "download or convert the model again")
     return path
+
+
+def check_complete(path: Path, fix: str) -> None:
+    """ModelError when a GGUF file is shorter than its header says (an interrupted download or copy).
+
+    llama.cpp would notice only when it loads the weights, after the run has started.
+    """
+    from harness.models.gguf_file import GGUFFormatError, expected_size
+
+    size = path.stat().st_size
+    try:
+        need = expected_size(path)
+    except GGUFFormatError as err:
+        raise ModelError(f"{path} is not a readable GGUF file ({err}; {size} bytes)", fix) from None
+    if size < need:
+        raise ModelError(f"{path} is truncated: {size} bytes, but its header describes {need} bytes of tensors",
+                         fix)
 
 
 def lora_path(spec: ModelSpec) -> Path | None:
@@ -52,11 +70,10 @@ def lora_path(spec: ModelSpec) -> Path | None:
     if not lora:
         return None
     path = Path(lora).expanduser()
+    fix = "convert a peft adapter with llama.cpp's convert_lora_to_gguf.py and pass its .gguf file"
     if not path.is_file():
-        raise ModelError(
-            f"LoRA adapter {path} does not exist",
-            "convert a peft adapter with llama.cpp's convert_lora_to_gguf.py and pass its .gguf file",
-        )
+        raise ModelError(f"LoRA adapter {path} does not exist", fix)
+    check_complete(path, fix)
     return path
 
 
@@ -115,6 +132,20 @@ class LlamaCppGenerator(Generator):
                 raise ModelError(f"llama.cpp cannot load {self._path}: {err}", "check that the file is a complete GGUF model") from err
         return self._llama
 
+    def _formatter(self):
+        """The GGUF's chat template as a prompt formatter (what llama-cpp-python's default handler renders)."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        llama = self._model()
+        template = llama.metadata.get("tokenizer.chat_template")
+        if self._chat_format or not template:
+            raise ModelError(f"{self.spec}: an assistant prefill (--planner-format tagged) needs the GGUF's own chat "
+                             "template", "drop chat_format= from the spec, or use --planner-format free")
+        eos, bos = llama.token_eos(), llama.token_bos()
+        text = llama._model.token_get_text
+        return Jinja2ChatFormatter(template=template, eos_token=text(eos) if eos != -1 else "",
+                                   bos_token=text(bos) if bos != -1 else "", stop_token_ids=[eos])
+
     def _one(self, request: GenerationRequest) -> Generation:
         sampling = request.sampling
         start = time.perf_counter()
@@ -122,19 +153,23 @@ class LlamaCppGenerator(Generator):
         # Forget the previous prompt: reusing its KV prefix changes the logits' rounding, and so sampled
         # tokens, making an output depend on what ran before it.
         llama.reset()
+        conversation, prefill = split_prefill(request.messages)
+        # top_k=0 and min_p=0 turn off llama.cpp's extra samplers: temperature and top_p mean what they
+        # mean for the other backends; temperature 0 is greedy.
+        params = dict(temperature=sampling.temperature, top_p=sampling.top_p, top_k=0, min_p=0.0,
+                      max_tokens=sampling.max_tokens, seed=request_seed(request))
         try:
-            # top_k=0 and min_p=0 turn off llama.cpp's extra samplers: temperature and top_p mean what they
-            # mean for the other backends; temperature 0 is greedy.
-            out = llama.create_chat_completion(
-                messages=[dict(m) for m in request.messages],
-                temperature=sampling.temperature,
-                top_p=sampling.top_p,
-                top_k=0,
-                min_p=0.0,
-                max_tokens=sampling.max_tokens,
-                stop=list(sampling.stop) or None,
-                seed=request_seed(request),
-            )
+            if prefill:
+                # llama-cpp-python's chat API cannot continue an assistant turn: render the GGUF's own chat
+                # template (as its chat handler does), append the prefill and complete the raw prompt.
+                formatted = self._formatter()(messages=conversation)
+                out = llama.create_completion(prompt=formatted.prompt + prefill,
+                                              stop=list(sampling.stop) + list(formatted.stop or []),
+                                              stopping_criteria=formatted.stopping_criteria, **params)
+                out["choices"][0]["message"] = {"content": out["choices"][0].get("text", "")}
+            else:
+                out = llama.create_chat_completion(messages=conversation, stop=list(sampling.stop) or None,
+                                                   **params)
         except ValueError as err:
             if "exceed context window" not in str(err):
                 raise

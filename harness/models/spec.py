@@ -23,7 +23,7 @@ KIND_OPTIONS: dict[str, tuple[str, ...] | None] = {
     "builtin": _LLAMACPP_OPTIONS,
     "llamacpp": _LLAMACPP_OPTIONS,
     "hf": ("device", "dtype", "batch_size", "gguf_file", "revision", "base"),
-    "openai": ("concurrency", "timeout", "retries", "api_key_env"),
+    "openai": ("concurrency", "timeout", "retries", "down_timeout", "api_key_env"),
     "vllm": (
         "tensor_parallel_size",
         "data_parallel_size",

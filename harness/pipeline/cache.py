@@ -1,23 +1,46 @@
-"""Content-addressed SQLite cache of generations and verdicts; what makes runs resumable."""
+"""Content-addressed SQLite cache of generations and verdicts; what makes runs resumable.
+
+Runs that share a cache file also share work: a process claims a generation (a row in `claims` naming
+its host and pid) before computing it, and another process that needs the same generation waits for the
+result instead of computing it again. A claim whose owner died, or that saw no progress for
+`STALE_CLAIM_S`, is taken over.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
+import socket
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from harness.errors import OutputError
 from harness.models.base import Generator
 from harness.types import Generation, GenerationRequest, Verdict
 
+# `created` defaults to an expression every SQLite 3 has: unixepoch('subsec') needs 3.42 and is NULL
+# before it. Rows are written with Python's time anyway, so caches created by older versions get it too.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS generations (
   key TEXT PRIMARY KEY, text TEXT NOT NULL, finish_reason TEXT, prompt_tokens INTEGER,
-  completion_tokens INTEGER, seconds REAL, created REAL DEFAULT (unixepoch('subsec')));
+  completion_tokens INTEGER, seconds REAL, created REAL DEFAULT ((julianday('now') - 2440587.5) * 86400.0));
 CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, verdict TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS claims (
+  key TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, claimed REAL NOT NULL);
 """
+
+# A claim older than this with no progress of its owner is taken over even if the owner looks alive
+# (another host, whose pids cannot be checked, or a reused pid). Owners refresh their claims as they finish
+# generations, so only a run stuck for this long loses them.
+STALE_CLAIM_S = float(os.environ.get("TL_EVAL_STALE_CLAIM_S", 600))
+_HEARTBEAT_S = 5.0
+_POLL_S = (0.05, 1.0)  # first and longest wait between looks at generations another run computes
+_HOST = socket.gethostname()
 
 
 def generation_key(fingerprint: str, request: GenerationRequest) -> str:
@@ -31,23 +54,54 @@ def generation_key(fingerprint: str, request: GenerationRequest) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    try:  # a killed process its parent has not reaped yet is a zombie: dead for our purpose
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
 class Cache:
     """One SQLite file; every write is committed at once so that `kill -9` loses nothing finished."""
 
     def __init__(self, path: Path | None):
         self.path = path
         self._lock = threading.Lock()
+        self.owner = f"{_HOST}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._beat = 0.0
         target = ":memory:" if path is None else str(path)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        try:
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            # Concurrent runs on one file wait for each other's short transactions rather than fail.
+            self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None, timeout=60)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as err:
+            raise self._error(err) from err
+
+    def _error(self, err: Exception) -> OutputError:
+        return OutputError(f"cannot use the generation cache {self.path}: {err}",
+                           "pass --cache PATH on a writable disk with free space (or --no-cache); "
+                           "finished generations stay in the old file")
+
+    def _execute(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
+        try:
+            return self._db.execute(sql, args)
+        except sqlite3.OperationalError as err:  # read-only file, full disk, I/O error
+            raise self._error(err) from err
 
     def get_generation(self, key: str) -> Generation | None:
         with self._lock:
-            row = self._db.execute(
+            row = self._execute(
                 "SELECT text, finish_reason, prompt_tokens, completion_tokens, seconds FROM generations WHERE key=?",
                 (key,),
             ).fetchone()
@@ -57,34 +111,88 @@ class Cache:
                           seconds=row[4], cached=True)
 
     def put_generation(self, key: str, gen: Generation) -> None:
-        if gen.finish_reason == "error":  # never cache failures: a restart must retry them
-            return
         with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO generations (key, text, finish_reason, prompt_tokens, completion_tokens, seconds)"
-                " VALUES (?,?,?,?,?,?)",
-                (key, gen.text, gen.finish_reason, gen.prompt_tokens, gen.completion_tokens, gen.seconds),
-            )
+            if gen.finish_reason != "error":  # never cache failures: a restart must retry them
+                self._execute(
+                    "INSERT OR REPLACE INTO generations (key, text, finish_reason, prompt_tokens, completion_tokens,"
+                    " seconds, created) VALUES (?,?,?,?,?,?,?)",
+                    (key, gen.text, gen.finish_reason, gen.prompt_tokens, gen.completion_tokens, gen.seconds,
+                     time.time()),
+                )
+            self._execute("DELETE FROM claims WHERE key=? AND owner=?", (key, self.owner))
+            now = time.time()
+            if now - self._beat > _HEARTBEAT_S:  # progress keeps this run's other claims fresh
+                self._beat = now
+                self._execute("UPDATE claims SET claimed=? WHERE owner=?", (now, self.owner))
+
+    # -- claims: sharing work between runs ------------------------------------------------------
+
+    def _stale(self, host: str, pid: int, claimed: float, now: float) -> bool:
+        if now - claimed > STALE_CLAIM_S:
+            return True
+        return host == _HOST and not _pid_alive(pid)
+
+    def claim(self, keys: Iterable[str]) -> list[str]:
+        """Claim the keys that are neither cached nor claimed by a live run; returns those now ours."""
+        mine = []
+        now = time.time()
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")  # one writer at a time: two runs never both get a key
+                try:
+                    for key in keys:
+                        if self._db.execute("SELECT 1 FROM generations WHERE key=?", (key,)).fetchone():
+                            continue
+                        row = self._db.execute("SELECT owner, host, pid, claimed FROM claims WHERE key=?",
+                                               (key,)).fetchone()
+                        if row is not None and row[0] != self.owner and not self._stale(row[1], row[2], row[3], now):
+                            continue
+                        self._db.execute("INSERT OR REPLACE INTO claims (key, owner, host, pid, claimed)"
+                                         " VALUES (?,?,?,?,?)", (key, self.owner, _HOST, os.getpid(), now))
+                        mine.append(key)
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as err:
+                raise self._error(err) from err
+        return mine
+
+    def release(self, keys: Iterable[str]) -> None:
+        """Give up this run's claims on `keys` (unfinished work: another run may take it)."""
+        with self._lock:
+            for key in keys:
+                self._execute("DELETE FROM claims WHERE key=? AND owner=?", (key, self.owner))
+
+    # -- verdicts -------------------------------------------------------------------------------
 
     def get_verdict(self, key: str) -> Verdict | None:
         with self._lock:
-            row = self._db.execute("SELECT verdict FROM verdicts WHERE key=?", (key,)).fetchone()
+            row = self._execute("SELECT verdict FROM verdicts WHERE key=?", (key,)).fetchone()
         return None if row is None else Verdict(**json.loads(row[0]))
 
     def put_verdict(self, key: str, verdict: Verdict) -> None:
         if verdict.status == "sandbox_error":  # infrastructure failures are retried next time
             return
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO verdicts (key, verdict) VALUES (?,?)",
-                             (key, json.dumps(verdict.to_dict())))
+            self._execute("INSERT OR REPLACE INTO verdicts (key, verdict) VALUES (?,?)",
+                          (key, json.dumps(verdict.to_dict())))
 
     def close(self) -> None:
         with self._lock:
+            try:
+                self._db.execute("DELETE FROM claims WHERE owner=?", (self.owner,))
+            except sqlite3.Error:
+                pass  # closing must not hide the error that ended the run
             self._db.close()
 
 
 class CachedGenerator:
-    """Answers from the cache where it can and sends only the misses to the model, deduplicated."""
+    """Answers from the cache where it can and sends only the misses to the model, deduplicated.
+
+    A miss that another run has claimed is waited for instead of computed; one whose claim is released
+    without a result (that run failed or died) is claimed and computed here.
+    """
 
     def __init__(self, generator: Generator, cache: Cache):
         self.generator = generator
@@ -97,27 +205,50 @@ class CachedGenerator:
                  on_done: Callable[[int], None] | None = None) -> list[Generation]:
         keys = [generation_key(self.fingerprint, r) for r in requests]
         results: list[Generation | None] = [None] * len(requests)
-        misses: dict[str, list[int]] = {}
+        pending: dict[str, list[int]] = {}
         for i, key in enumerate(keys):
-            hit = self.cache.get_generation(key)
-            if hit is not None:
-                results[i] = hit
-                self.cache_hits += 1
-                if on_done:
-                    on_done(1)
-            else:
-                misses.setdefault(key, []).append(i)
-        if misses:
-            todo = [(key, idx) for key, idx in misses.items()]
+            pending.setdefault(key, []).append(i)
 
-            def done(j: int, gen: Generation) -> None:
-                key, idx = todo[j]
-                self.cache.put_generation(key, gen)
-                for i in idx:
-                    results[i] = gen
-                if on_done:
-                    on_done(len(idx))
+        def fill(key: str, gen: Generation) -> None:
+            idx = pending.pop(key)
+            for i in idx:
+                results[i] = gen
+            if on_done:
+                on_done(len(idx))
 
-            self.model_calls += len(todo)
-            self.generator.generate([requests[idx[0]] for _, idx in todo], on_done=done)
+        wait = _POLL_S[0]
+        while pending:
+            for key in list(pending):
+                hit = self.cache.get_generation(key)
+                if hit is not None:
+                    self.cache_hits += len(pending[key])
+                    fill(key, hit)
+            if not pending:
+                break
+            mine = self.cache.claim(list(pending))
+            if mine:
+                self._compute(mine, pending, requests, fill)
+                wait = _POLL_S[0]
+            else:  # every remaining generation is being computed by another run
+                time.sleep(wait)
+                wait = min(wait * 2, _POLL_S[1])
         return results  # type: ignore[return-value]
+
+    def _compute(self, keys: list[str], pending: dict[str, list[int]], requests: Sequence[GenerationRequest],
+                 fill: Callable[[str, Generation], None]) -> None:
+        done: set[int] = set()
+
+        def finished(j: int, gen: Generation) -> None:
+            if j in done:
+                return
+            done.add(j)
+            self.cache.put_generation(keys[j], gen)
+            fill(keys[j], gen)
+
+        self.model_calls += len(keys)
+        try:
+            outs = self.generator.generate([requests[pending[key][0]] for key in keys], on_done=finished)
+            for j, gen in enumerate(outs):  # a backend that skipped on_done for some still answered them
+                finished(j, gen)
+        finally:
+            self.cache.release(keys[j] for j in range(len(keys)) if j not in done)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from harness.config import RunConfig
-from harness.metrics.leakage import leaks_answer_math, leaks_code, tag_compliant
+from harness.metrics.leakage import leaks_answer_math, leaks_code
 from harness.models.base import Generator
 from harness.pipeline.cache import Cache, CachedGenerator
 from harness.pipeline.interventions import (
@@ -22,9 +23,10 @@ from harness.pipeline.interventions import (
     derangement,
     paraphrase_messages,
 )
-from harness.pipeline.trace import Trace, extract_trace
-from harness.task import Task
+from harness.pipeline.trace import Trace, extract_trace, planner_messages, read_turn
+from harness.task import Task, canonical
 from harness.types import Generation, GenerationRequest, Problem, SamplingParams, Verdict
+from harness.writes import atomic_write
 
 
 @dataclass
@@ -76,12 +78,36 @@ def executor_request(task: Task, problem: Problem, trace: str | None, sampling: 
     return GenerationRequest(tuple(task.executor_messages(problem, trace)), sampling, sample_index)
 
 
+class VerdictKeys:
+    """Cache keys of verdicts for one task: what was judged, against which problem, under which grader.
+
+    The key is a function of what decides the verdict only (the task's `verdict_identity`: grader
+    settings and versions; the problem's content; the artifact; for math the raw output the grader
+    reads), so that it is the same in every process and every run with the same settings.
+    """
+
+    def __init__(self, task: Task):
+        self.task = task
+        self._identity = hashlib.sha256(json.dumps(task.verdict_identity(), sort_keys=True).encode()).hexdigest()
+        self._problems: dict[str, str] = {}
+
+    def _problem(self, problem: Problem) -> str:
+        if problem.problem_id not in self._problems:  # tests can be large: hash each problem once
+            fields = canonical({f.name: getattr(problem, f.name) for f in dataclasses.fields(problem)})
+            self._problems[problem.problem_id] = hashlib.sha256(
+                json.dumps(fields, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        return self._problems[problem.problem_id]
+
+    def __call__(self, problem: Problem, artifact: str | None, output: str) -> str:
+        math = self.task.task_type == "math"
+        return hashlib.sha256(json.dumps(
+            [self._identity, self._problem(problem), artifact, output if math else None]
+        ).encode()).hexdigest()
+
+
 def verdict_key(task: Task, problem: Problem, artifact: str | None, output: str) -> str:
-    """Cache key of a verdict: what was judged, against which problem, under which verifier options."""
-    options = json.dumps(getattr(task, "options", {}), sort_keys=True, default=str)
-    return hashlib.sha256(json.dumps(
-        [task.name, problem.problem_id, artifact, output if task.task_type == "math" else None, options]
-    ).encode()).hexdigest()
+    """Cache key of one verdict (see VerdictKeys, which is cheaper for many verdicts of one task)."""
+    return VerdictKeys(task)(problem, artifact, output)
 
 
 def _sha(text: str | None) -> str | None:
@@ -91,11 +117,11 @@ def _sha(text: str | None) -> str | None:
 class Evaluation:
     """Runs one config over its tasks with already-loaded generators."""
 
-    def __init__(self, config: RunConfig, planner: Generator, executor: Generator, cache: Cache,
+    def __init__(self, config: RunConfig, planner: Generator | None, executor: Generator, cache: Cache,
                  conditions: Sequence[Condition], paraphraser: Generator | None = None,
                  show_progress: bool = True, log: Callable[[str], None] = print):
         self.config = config
-        self.planner = CachedGenerator(planner, cache)
+        self.planner = CachedGenerator(planner, cache) if planner is not None else None
         self.executor = CachedGenerator(executor, cache)
         self.paraphraser = CachedGenerator(paraphraser, cache) if paraphraser else None
         self.cache = cache
@@ -109,12 +135,16 @@ class Evaluation:
         cfg = self.config
         keys, requests = [], []
         for p in problems:
-            msgs = tuple(task.planner_messages(p))
+            msgs = tuple(planner_messages(task.planner_messages(p), cfg.planner_format))
             for i in range(cfg.n_samples):
                 keys.append((p.problem_id, i))
                 requests.append(GenerationRequest(msgs, cfg.planner_sampling(), i))
         outs = _generate(self.planner, requests, f"{task.name}: plan", cost, self.show)
-        return {k: (g, extract_trace(g.text)) for k, g in zip(keys, outs)}
+        out = {}
+        for k, g in zip(keys, outs):
+            turn, trace = read_turn(g.text, g.finish_reason, cfg.planner_format)
+            out[k] = (dataclasses.replace(g, text=turn), trace)
+        return out
 
     def paraphrase(self, task: Task, traces: dict[tuple[str, int], tuple[Generation, Trace]],
                    cost: StageCost) -> dict[tuple[str, int], str]:
@@ -135,14 +165,21 @@ class Evaluation:
         records = []
         for p in problems:
             for i in range(cfg.n_samples):
+                base = {"task": task.name, "problem_id": p.problem_id, "sample_index": i}
+                if (p.problem_id, i) not in traces:  # the executor alone: no planner, condition `none` only
+                    records.append({**base, "planner_output": None, "planner_finish_reason": None,
+                                    "planner_tokens": 0, "trace": None, "trace_tagged": None, "tag_compliant": None,
+                                    "leakage": None, "condition": "none", "executor_trace": None,
+                                    "intervention": {"applied": True, "kind": None, "span": None,
+                                                     "note": "no trace"}})
+                    continue
                 completion, trace = traces[(p.problem_id, i)]
-                base = {
-                    "task": task.name, "problem_id": p.problem_id, "sample_index": i,
+                base.update({
                     "planner_output": completion.text, "planner_finish_reason": completion.finish_reason,
                     "planner_tokens": completion.completion_tokens, "trace": trace.text,
-                    "trace_tagged": trace.tagged, "tag_compliant": tag_compliant(completion.text),
+                    "trace_tagged": trace.tagged, "tag_compliant": trace.compliant,
                     "leakage": self._leaks(task, p, trace.text),
-                }
+                })
                 for cond in self.conditions:
                     other = partner.get(p.problem_id)
                     iv = apply_condition(
@@ -150,10 +187,16 @@ class Evaluation:
                         sample_index=i,
                         mismatched_trace=traces[(other, i)][1].text if other else None,
                         paraphrase=paraphrases.get((p.problem_id, i)),
+                        answer=p.answer, entry_point=p.entry_point,
                     )
+                    intervention = {"applied": iv.applied, "kind": iv.kind,
+                                    "span": list(iv.span) if iv.span else None, "note": iv.note}
+                    if iv.removed is not None:
+                        intervention["removed"] = iv.removed
+                    if iv.same_as_full:
+                        intervention["same_as_full"] = True
                     records.append({**base, "condition": str(cond), "executor_trace": iv.trace,
-                                    "intervention": {"applied": iv.applied, "kind": iv.kind,
-                                                     "span": list(iv.span) if iv.span else None, "note": iv.note}})
+                                    "intervention": intervention})
         return records
 
     def _leaks(self, task: Task, problem: Problem, trace: str) -> bool:
@@ -184,10 +227,11 @@ class Evaluation:
     def verify(self, task: Task, problems: dict[str, Problem], records: list[dict], cost: StageCost) -> None:
         start = time.perf_counter()
         todo: dict[str, list[int]] = {}
+        keys = VerdictKeys(task)
         for j, r in enumerate(records):
             p = problems[r["problem_id"]]
             r["artifact"] = task.extract(p, r["executor_output"])
-            key = verdict_key(task, p, r["artifact"], r["executor_output"])
+            key = keys(p, r["artifact"], r["executor_output"])
             r["_vkey"] = key
             cached = self.cache.get_verdict(key)
             if cached is not None:
@@ -204,6 +248,8 @@ class Evaluation:
                 self.cache.put_verdict(key, v)
                 for j in idx:
                     self._set_verdict(records[j], v)
+        elif records:
+            self.log(f"{task.name}: verifying 0 artifacts ({len(records)} cached)")
         for r in records:
             r["artifact_sha"] = _sha(r["artifact"])
             del r["_vkey"]
@@ -218,7 +264,7 @@ class Evaluation:
 
     def run_task(self, task: Task, problems: list[Problem]) -> TaskRun:
         costs: dict[str, StageCost] = {"plan": StageCost(), "verify": StageCost()}
-        traces = self.plan(task, problems, costs["plan"])
+        traces = self.plan(task, problems, costs["plan"]) if self.planner is not None else {}
         if any(c.name == "paraphrased" for c in self.conditions):
             costs["paraphrase"] = StageCost()
             paraphrases = self.paraphrase(task, traces, costs["paraphrase"])
@@ -228,15 +274,28 @@ class Evaluation:
         by_id = {p.problem_id: p for p in problems}
         # An intervention that could not be applied (no corruption fits the trace, one problem to mismatch)
         # would only repeat `full`: it is recorded but neither executed nor scored.
-        active = []
+        # `masked` with nothing to mask is `full` by definition: it takes full's outcome, with no executor call.
+        active, same_as_full = [], []
         for r in records:
             if r["intervention"]["applied"] or r["condition"] in ("full", "none"):
                 active.append(r)
+            elif r["intervention"].get("same_as_full"):
+                same_as_full.append(r)
             else:
                 r.update(status=None, passed=None, skipped="not_applicable")
         self.execute(task, by_id, active, costs)
         self.verify(task, by_id, active, costs["verify"])
+        full = {(r["problem_id"], r["sample_index"]): r for r in active if r["condition"] == "full"}
+        for r in same_as_full:
+            f = full[(r["problem_id"], r["sample_index"])]
+            r.update({k: f[k] for k in _OUTCOME_FIELDS if k in f}, executor_cached=True, executor_tokens=0,
+                     executor_prompt_tokens=0)
         return TaskRun(task, problems, records, costs)
+
+
+# What a sample's executor call and verdict produced; copied from `full` where a condition is `full` by definition.
+_OUTCOME_FIELDS = ("executor_output", "executor_finish_reason", "artifact", "artifact_sha", "status", "passed", "failing_test", "stderr", "verify_seconds",
+                   "verdict_details")
 
 
 def status_counts(records: Sequence[dict]) -> dict[str, int]:
@@ -244,8 +303,8 @@ def status_counts(records: Sequence[dict]) -> dict[str, int]:
 
 
 def write_samples(path: Path, records: Sequence[dict]) -> None:
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w") as f:
+    def fill(handle) -> None:
         for r in records:
-            f.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
-    tmp.replace(path)
+            handle.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+
+    atomic_write(path, fill)

@@ -53,16 +53,11 @@ def score_task(run: TaskRun, ks: Sequence[int], seed: int) -> dict:
         }
 
     out: dict = {"conditions": conditions}
-    if "full" in by_cond and "none" in by_cond:
-        n_full, c_full = _rates(by_cond["full"], ids)
-        n_none, c_none = _rates(by_cond["none"], ids)
-        both = (n_full > 0) & (n_none > 0)
-        n_full, c_full, n_none, c_none = n_full[both], c_full[both], n_none[both], c_none[both]
-        single = bool((n_full == 1).all() and (n_none == 1).all())
-        out["uplift"] = uplift_stats(
-            c_full / n_full, c_none / n_none,
-            pair_pass_n1=(c_full == 1) if single else None,
-            exec_pass_n1=(c_none == 1) if single else None, seed=seed)
+    # uplift = acc(full) - acc(none); uplift_masked = acc(masked) - acc(none): what the pair gains once the
+    # trace's leaked answer or code is removed (paired over problems, with CI and McNemar/sign-flip p-value).
+    for name, cond in (("uplift", "full"), ("uplift_masked", "masked")):
+        if cond in by_cond and "none" in by_cond:
+            out[name] = _paired_uplift(by_cond[cond], by_cond["none"], ids, seed)
 
     outcomes = {cond: {(r["problem_id"], r["sample_index"]): bool(r["passed"]) for r in recs}
                 for cond, recs in by_cond.items()}
@@ -74,6 +69,11 @@ def score_task(run: TaskRun, ks: Sequence[int], seed: int) -> dict:
     out["leakage_rate"] = _mean_ci(_per_problem_mean(traces, ids, "leakage"), seed)
     out["tag_compliance"] = _mean_ci(_per_problem_mean(traces, ids, "tag_compliant"), seed)
     out["leaking_samples"] = [[r["problem_id"], r["sample_index"]] for r in traces if r["leakage"]]
+    out["traces"] = {  # what the planner's format compliance means for this run, in counts
+        "n": len(traces), "compliant": sum(bool(r["tag_compliant"]) for r in traces),
+        "untagged": sum(not r.get("trace_tagged", True) for r in traces),
+        "cut_at_token_limit": sum(r.get("planner_finish_reason") == "length" for r in traces),
+    }
 
     out["not_applicable"] = {c: sum(1 for r in run.records if r["condition"] == c and r.get("skipped"))
                              for c in {r["condition"] for r in run.records if r.get("skipped")}}
@@ -88,6 +88,16 @@ def score_task(run: TaskRun, ks: Sequence[int], seed: int) -> dict:
         "seconds_per_problem": sum(c.seconds for c in run.costs.values()) / n_problems,
     }
     return out
+
+
+def _paired_uplift(with_trace: Sequence[dict], alone: Sequence[dict], ids: Sequence[str], seed: int) -> dict:
+    n_a, c_a = _rates(with_trace, ids)
+    n_b, c_b = _rates(alone, ids)
+    both = (n_a > 0) & (n_b > 0)
+    n_a, c_a, n_b, c_b = n_a[both], c_a[both], n_b[both], c_b[both]
+    single = bool((n_a == 1).all() and (n_b == 1).all())
+    return uplift_stats(c_a / n_a, c_b / n_b, pair_pass_n1=(c_a == 1) if single else None,
+                        exec_pass_n1=(c_b == 1) if single else None, seed=seed)
 
 
 def _per_problem_mean(records: Sequence[dict], ids: Sequence[str], key: str) -> np.ndarray:
@@ -109,10 +119,11 @@ def flat_results(metrics: dict) -> dict[str, float | None]:
         flat["pair_pass@1,full"] = conds["full"]["pass@k"]["1"]
     if "none" in conds and "1" in conds["none"]["pass@k"]:
         flat["exec_pass@1,none"] = conds["none"]["pass@k"]["1"]
-    if "uplift" in metrics:
-        u = metrics["uplift"]
-        flat.update({"uplift,full": u["uplift"], "uplift_ci_low,full": u["uplift_ci_low"],
-                     "uplift_ci_high,full": u["uplift_ci_high"], "uplift_p_value,full": u["p_value"]})
+    for name, cond in (("uplift", "full"), ("uplift_masked", "masked")):
+        if name in metrics:
+            u = metrics[name]
+            flat.update({f"{name},{cond}": u["uplift"], f"{name}_ci_low,{cond}": u["uplift_ci_low"],
+                         f"{name}_ci_high,{cond}": u["uplift_ci_high"], f"{name}_p_value,{cond}": u["p_value"]})
     for name, m in metrics.get("faithfulness", {}).items():
         if name == "acc":
             continue
