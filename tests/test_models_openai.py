@@ -125,3 +125,16 @@ def test_fingerprint_is_the_model_name_not_the_urls():
     a = load_generator("openai:qwen@http://10.0.0.1:8000/v1").fingerprint()
     assert a == load_generator("openai:qwen@http://10.0.0.2:8000/v1,http://10.0.0.3:8000/v1").fingerprint()
     assert a != load_generator("openai:other@http://10.0.0.1:8000/v1").fingerprint()
+
+
+def test_prefill_and_stop_reach_the_server(servers):
+    # llama_cpp.server ignores continue_final_message (a documented fallback): the request still goes through
+    # with the stop sequence, and a reply that re-opens the tag is not counted twice.
+    prefilled = GenerationRequest(
+        messages=({"role": "user", "content": "Plan how to add two numbers."},
+                  {"role": "assistant", "content": "<reasoning>\n"}),
+        sampling=SamplingParams(max_tokens=24, stop=("</reasoning>", "numbers")))
+    with load_generator(f"openai:smollm2@{servers[0]}") as gen:
+        out = gen.generate([prefilled])[0]
+    assert not out.text.startswith("<reasoning>") and "</reasoning>" not in out.text
+    assert "numbers" not in out.text and out.completion_tokens > 0

@@ -88,3 +88,20 @@ def test_executor_alone_is_a_system_and_shares_the_cache(tmp_path, data_dir):
 def test_executor_alone_refuses_trace_conditions(tmp_path, data_dir):
     with pytest.raises(ConfigError, match="need a planner"):
         evaluate(tmp_path, planner="none", conditions=["faithfulness"])
+
+
+@pytest.mark.model
+def test_llamacpp_prefill_continues_the_turn_and_stops():
+    from harness.models import load_generator
+    from harness.types import GenerationRequest, SamplingParams
+
+    ask = ({"role": "user", "content": "Plan how to sort a list. Write your plan inside <reasoning> tags."},)
+    with load_generator("builtin:smollm2-135m-instruct") as gen:
+        plain, pre = gen.generate([
+            GenerationRequest(ask, SamplingParams(max_tokens=8)),
+            GenerationRequest(ask + ({"role": "assistant", "content": "<reasoning>\n"},),
+                              SamplingParams(max_tokens=40, stop=("</reasoning>", "list"))),
+        ])
+    # The prefill's few tokens are in the prompt (a new turn would add the template's markers too).
+    assert 0 < pre.prompt_tokens - plain.prompt_tokens <= 5
+    assert "list" not in pre.text and not pre.text.lstrip().startswith("<reasoning>")

@@ -13,7 +13,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 import httpx
 
 from harness.errors import ModelError
-from harness.models.base import Generator
+from harness.models.base import Generator, split_prefill
 from harness.models.seeds import request_seed
 from harness.models.spec import ModelSpec, float_option, int_option, openai_endpoint
 from harness.types import Generation, GenerationRequest
@@ -233,6 +233,11 @@ class OpenAIGenerator(Generator):
         )
         if sampling.stop:
             kwargs["stop"] = list(sampling.stop)
+        _, prefill = split_prefill(request.messages)
+        if prefill:
+            # vLLM's (and SGLang's) chat endpoint continues a trailing assistant message when told to; a server
+            # that ignores the fields starts a new turn, where the stop sequence still ends the trace.
+            kwargs["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
         last_error: Exception | None = None
         for attempt in range(self.retries + 1):
             url = self._acquire()
@@ -261,8 +266,11 @@ class OpenAIGenerator(Generator):
             self._release(url, sent)
             choice = response.choices[0]
             usage = response.usage
+            text = choice.message.content or ""
+            if prefill and text.startswith(prefill.strip()):  # a new turn that re-opened the tag itself
+                text = text[len(prefill.strip()):]
             return Generation(
-                text=choice.message.content or "",
+                text=text,
                 finish_reason="length" if choice.finish_reason == "length" else "stop",
                 prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
                 completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
