@@ -74,7 +74,7 @@ def leaderboard(runs, baselines, out, task, alpha, n_resamples, seed):
         click.secho(f"warning: skipped {skip['path']}: {skip['reason']}", fg="yellow", err=True)
     if out is None:
         # Piped output would wrap at 80 columns and squeeze the table unreadably.
-        console = Console() if Console().is_terminal else Console(width=220)
+        console = Console() if Console().is_terminal else Console(width=260)  # piped: room for every column
         for t in tables:
             console.print(t)
         click.echo(board["rank_rule"])

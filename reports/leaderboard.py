@@ -141,6 +141,8 @@ def merge_runs(runs: list[Run]) -> list[System]:
                 if FULL in r.conditions(t) and (t not in best or (_n(r, t), r.config.get("created", ""))
                                                  > (_n(best[t], t), best[t].config.get("created", ""))):
                     best[t] = r
+        if not best:  # `--planner none` runs: they are executors alone, shown by executor_alone_systems
+            continue
         s = pair_system(members[0])
         s.runs = best
         s.key = "pair:" + "+".join(sorted({r.run_id for r in best.values()}))
@@ -244,6 +246,8 @@ def build(systems: list[System], runs: list[Run], *, alpha: float = 0.05, n_resa
                 if not s.executor_alone else None,
                 "uplift": cell(s.uplift(t), "pp").to_dict() | s.uplift(t).to_dict(),
                 "uplift_p": cell(s.uplift_p(t), "p").to_dict(),
+                "uplift_masked": cell(s.uplift(t, "uplift_masked"), "pp").to_dict() | s.uplift(t, "uplift_masked").to_dict(),
+                "uplift_masked_p": cell(s.uplift_p(t, "uplift_masked"), "p").to_dict(),
                 "faithfulness": {n: cell(s.faithfulness(t, n), k).to_dict() | s.faithfulness(t, n).to_dict()
                                  for n, _, k in FAITH},
                 "cost": {n: cell(s.cost(t, n), k).to_dict() | s.cost(t, n).to_dict() for n, _, k in COST},
@@ -319,7 +323,8 @@ def terminal_table(board: dict, task: str | None = None):
             raise DataError(f"no system has results for task {t!r}", f"pick one of: {', '.join(board['tasks'])}")
         table = Table(title=f"tl-eval leaderboard · {t}")
         for col in ("rank", "system", "training", "n", "pass@1 [CI]", "exec pass@1", "uplift pp [CI]", "p",
-                    "corr. sens.", "EA-AOC", "leakage", "tags", "plan tok/prob", "exec tok/prob", "s/prob"):
+                    "uplift_masked pp [CI]", "p ", "corr. sens.", "EA-AOC", "leakage", "tags", "plan tok/prob",
+                    "exec tok/prob", "s/prob"):
             table.add_column(col, justify="left" if col in ("system", "training") else "right")
         for e, c in ((e, e["tasks"][t]) for e, tt in table_rows(board) if tt == t):
             f = c["faithfulness"]
@@ -328,6 +333,8 @@ def terminal_table(board: dict, task: str | None = None):
                           f"{c['pass@1']['text']} {c['pass@1']['ci']}".strip(),
                           c["exec_pass@1"]["text"] if c["exec_pass@1"] else "—",
                           f"{c['uplift']['text']} {c['uplift']['ci']}".strip(), c["uplift_p"]["text"],
+                          f"{c['uplift_masked']['text']} {c['uplift_masked']['ci']}".strip(),
+                          c["uplift_masked_p"]["text"],
                           f["corruption_sensitivity"]["text"], f["early_answering_aoc"]["text"],
                           f["leakage_rate"]["text"], f["tag_compliance"]["text"],
                           *(c["cost"][n]["text"] for n, _, _ in COST))

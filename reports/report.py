@@ -30,6 +30,8 @@ class SystemRow:
     exec1: Cell
     uplift: Cell
     p: Cell
+    uplift_masked: Cell
+    p_masked: Cell
     faith: list[Cell]
     cost: list[Cell]
 
@@ -76,13 +78,15 @@ def _unique_labels(runs: list[Run]) -> dict[str, str]:
 def build_systems(runs: list[Run]) -> list[System]:
     """Each run's pair, then each distinct executor alone."""
     labels = _unique_labels(runs)
-    return [pair_system(r, labels[r.run_id]) for r in runs] + executor_alone_systems(runs)
+    pairs = [pair_system(r, labels[r.run_id]) for r in runs]
+    return [s for s in pairs if s.runs] + executor_alone_systems(runs)  # (`--planner none` runs: no pair)
 
 
 def _row(s: System, task: str) -> SystemRow:
     return SystemRow(
         s, s.n_problems(task), cell(s.pass1(task)), cell(s.exec_pass1(task) if not s.executor_alone else MISSING),
         cell(s.uplift(task), "pp"), cell(s.uplift_p(task), "p"),
+        cell(s.uplift(task, "uplift_masked"), "pp"), cell(s.uplift_p(task, "uplift_masked"), "p"),
         [cell(s.faithfulness(task, name), kind) for name, _, kind in FAITH],
         [cell(s.cost(task, name), kind) for name, _, kind in COST])
 

@@ -124,17 +124,18 @@ class System:
         ci = self._with_ci(task, "faithfulness", "acc", NONE)
         return Value(v.value, ci.ci_low, ci.ci_high, v.source)
 
-    def uplift(self, task: str) -> Value:
+    def uplift(self, task: str, name: str = "uplift") -> Value:
+        """`uplift` (full − none) or `uplift_masked` (masked − none), with its paired CI."""
         if self.executor_alone:
             return MISSING
-        v = self._get(task, "uplift", "uplift")
+        v = self._get(task, name, "uplift")
         if v.value is None:
             return v
-        return Value(v.value, self._get(task, "uplift", "uplift_ci_low").value,
-                     self._get(task, "uplift", "uplift_ci_high").value, v.source)
+        return Value(v.value, self._get(task, name, "uplift_ci_low").value,
+                     self._get(task, name, "uplift_ci_high").value, v.source)
 
-    def uplift_p(self, task: str) -> Value:
-        return MISSING if self.executor_alone else self._get(task, "uplift", "p_value")
+    def uplift_p(self, task: str, name: str = "uplift") -> Value:
+        return MISSING if self.executor_alone else self._get(task, name, "p_value")
 
     def faithfulness(self, task: str, name: str) -> Value:
         if self.executor_alone:
@@ -189,7 +190,7 @@ def executor_alone_systems(runs: list[Run]) -> list[System]:
     for run in runs:
         fp = run.executor_fingerprint
         system = out.setdefault(fp, System(
-            key=f"exec:{fp}", label=f"{short_spec(run.executor)} alone", planner="—", executor=run.executor,
+            key=f"exec:{fp}", label=f"{short_spec(run.executor)} (executor alone)", planner="—", executor=run.executor,
             condition=NONE, training_mode="—", checkpoint="—"))
         for task in run.tasks:
             # The executor alone does not depend on the planner; take the run that scored it on most problems.

@@ -126,7 +126,7 @@ def test_terminal_table_without_out(scripted_runs):
                                                   "--n-resamples", "200"])
     assert result.exit_code == 0, result.output
     run = load_run(scripted_runs["good"])
-    assert "scripted:rep-plan-good" in result.output and "rep-exec alone" in result.output
+    assert "scripted:rep-plan-good" in result.output and "rep-exec (executor alone)" in result.output
     acc = run.results["metrics"]["gsm8k"]["faithfulness"]["acc"]["full"]
     assert f"{100 * acc['value']:.1f} [{100 * acc['ci_low']:.1f}, {100 * acc['ci_high']:.1f}]" in result.output
     assert re.search(r"shares the rank", result.output)
