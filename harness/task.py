@@ -52,6 +52,9 @@ class Task(ABC):
         """Number of problems, if cheaply known."""
         return None
 
+    # Where a tagged planner turn also ends, besides </reasoning>: text the task's plans never contain.
+    planner_stops: tuple[str, ...] = ()
+
     @abstractmethod
     def planner_messages(self, problem: Problem) -> list[Message]:
         """Prompt asking for a `<reasoning>` trace without the final answer or code."""

@@ -21,6 +21,7 @@ class CodeTask(Task):
     """A task whose artifact is a program judged by trusted tests in the sandbox."""
 
     task_type = "code"
+    planner_stops = ("```",)  # a plan has no code block: the turn ends where one would start
 
     def __init__(self) -> None:
         self.options: dict[str, Any] = {}

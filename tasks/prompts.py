@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from harness.types import Message, Problem
 
+# Plans, not solutions: a short list of steps, no code and no final answer (the masked condition measures what
+# a trace that breaks this rule still buys). Short because a 0.5B planner otherwise runs out of tokens.
 PLANNER_CODE = (
     "{problem}\n\n"
-    "Think about how to solve this programming problem. Write a step-by-step reasoning trace inside "
-    "<reasoning>...</reasoning> tags: what the function must do, the approach, the edge cases. "
-    "Do not write the final code."
+    "Plan how to solve this programming problem. Inside <reasoning>...</reasoning> tags, write a short plan "
+    "of at most six numbered steps: what the function must do, the approach, the edge cases. "
+    "Do not write any code."
 )
 PLANNER_MATH = (
     "{problem}\n\n"
-    "Think about how to solve this math problem. Write a step-by-step reasoning trace inside "
-    "<reasoning>...</reasoning> tags. Do not state the final answer."
+    "Plan how to solve this math problem. Inside <reasoning>...</reasoning> tags, write a short plan of at "
+    "most six numbered steps: which quantities to find and how to combine them. Do not state the final answer."
 )
 TRACE_BLOCK = "Provided reasoning:\n{trace}\n\nUse the provided reasoning as guidance if it is helpful.\n\n"
 EXECUTOR_CODE = "Write the complete Python function `{entry_point}`. Answer with one ```python code block."

@@ -30,7 +30,7 @@ def test_planner_prompt_asks_for_tagged_reasoning_without_the_artifact(problems,
     assert messages[-1]["role"] == "user"
     assert problem.prompt.strip() in text
     assert "<reasoning>" in text and "</reasoning>" in text
-    forbidden = "Do not write the final code" if problem.task_type == "code" else "Do not state the final answer"
+    forbidden = "Do not write any code" if problem.task_type == "code" else "Do not state the final answer"
     assert forbidden in text
 
 

@@ -133,12 +133,15 @@ class Evaluation:
 
     def plan(self, task: Task, problems: list[Problem], cost: StageCost) -> dict[tuple[str, int], tuple[Generation, Trace]]:
         cfg = self.config
+        sampling = cfg.planner_sampling()
+        if cfg.planner_format == "tagged":
+            sampling = dataclasses.replace(sampling, stop=sampling.stop + tuple(task.planner_stops))
         keys, requests = [], []
         for p in problems:
             msgs = tuple(planner_messages(task.planner_messages(p), cfg.planner_format))
             for i in range(cfg.n_samples):
                 keys.append((p.problem_id, i))
-                requests.append(GenerationRequest(msgs, cfg.planner_sampling(), i))
+                requests.append(GenerationRequest(msgs, sampling, i))
         outs = _generate(self.planner, requests, f"{task.name}: plan", cost, self.show)
         out = {}
         for k, g in zip(keys, outs):
