@@ -205,20 +205,8 @@ def _group_after(text: str, pos: int) -> str | None:
     if text[pos] != "{":
         token = re.match(r"[^\s$]+", text[pos:])
         return token.group(0) if token else None
-    depth, i = 0, pos
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\":
-            i += 2  # an escaped brace (\{ \}) is a literal, not a group delimiter
-            continue
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return text[pos + 1 : i]
-        i += 1
-    return None  # unbalanced: the output was cut off inside the box
+    end = _brace_end(text, pos)
+    return None if end is None else text[pos + 1 : end]  # None: unbalanced, the output was cut off in the box
 
 
 def _phrase_answer(rest: str) -> str | None:
@@ -331,11 +319,12 @@ def _leading_expression(text: str) -> str:
 
 
 def _brace_end(text: str, pos: int) -> int | None:
+    """Index of the brace closing the one at `pos`, or None when it is never closed."""
     depth, i = 0, pos
     while i < len(text):
         ch = text[i]
         if ch == "\\":
-            i += 2
+            i += 2  # an escaped brace (\{ \}) is a literal, not a group delimiter
             continue
         if ch == "{":
             depth += 1

@@ -143,10 +143,7 @@ class Zygote:
             serve(3, 4)
             code = 0
         except BaseException:
-            try:
-                os.write(2, traceback.format_exc().encode()[-2000:])
-            except BaseException:
-                pass
+            _write_traceback()
         finally:
             os._exit(code)
 
@@ -209,6 +206,14 @@ class Zygote:
                     pass
 
 
+def _write_traceback() -> None:
+    """The current exception to stderr (the worker's log), best effort: a forked process must reach _exit."""
+    try:
+        os.write(2, traceback.format_exc().encode()[-2000:])
+    except BaseException:
+        pass
+
+
 def sys_flush() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
@@ -246,10 +251,7 @@ class ZygoteLink:
                 Zygote(theirs, config, ruleset, cgroup_fd, oom_fd, ownership_filter).serve_forever()
             except BaseException:
                 code = 70
-                try:
-                    os.write(2, traceback.format_exc().encode()[-2000:])
-                except BaseException:
-                    pass
+                _write_traceback()
             finally:
                 os._exit(code)
         theirs.close()
