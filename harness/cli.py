@@ -230,6 +230,38 @@ def _evaluate(config: RunConfig, quiet: bool) -> None:
     print_summary(results, str(run_dir))
 
 
+@main.command("sandbox")
+@click.option("--tier", "tier_names", default="bwrap,unshare,seccomp", show_default=True, metavar="LIST",
+              help="Tiers to probe.")
+def sandbox_cmd(tier_names: str) -> None:
+    """Probe each sandbox tier on this machine and list which isolation promises it keeps (docs/sandbox.md)."""
+    from harness.errors import SandboxUnavailable
+    from harness.verify.code import CodeVerifier, SandboxLimits
+
+    import logging
+
+    from rich.console import Console
+    from rich.table import Table
+
+    promises = {"answer_key_unreachable_in_memory": "no answer key in memory", "filesystem_allowlist":
+                "file-system allowlist", "private_uid": "private uid", "namespaces": "namespaces",
+                "memory_limit": "memory limit", "job_dir_size_limit": "job dir size limit"}
+    table = Table(title="sandbox tiers on this machine")
+    for col in ("tier", *promises.values(), "gaps"):
+        table.add_column(col)
+    logging.getLogger("harness.verify.code").setLevel(logging.ERROR)  # the gaps column says it once
+    for tier in _csv(tier_names):
+        try:
+            with CodeVerifier(SandboxLimits(workers=1), tier=tier) as v:
+                iso, gaps = v.isolation, [w for w in v.warnings if not w.startswith("sandbox isolation: ")]
+        except SandboxUnavailable as e:
+            table.add_row(tier, *["—"] * len(promises), f"unavailable: {e.problem}")
+            continue
+        cells = [iso[p] if not isinstance(iso[p], bool) else ("yes" if iso[p] else "NO") for p in promises]
+        table.add_row(tier, *cells, "; ".join(gaps))
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
 @main.command("models")
 def models_cmd() -> None:
     """List the builtin models and whether they are ready to run."""

@@ -75,3 +75,15 @@ def test_no_tier_at_all_refuses(monkeypatch):
         CodeVerifier()
     msg = str(e.value)
     assert "bwrap:" in msg and "unshare:" in msg and "seccomp:" in msg and "fix:" in msg
+
+
+def test_sandbox_command_lists_the_promises_per_tier():
+    from click.testing import CliRunner
+
+    from harness.cli import main
+
+    result = CliRunner().invoke(main, ["sandbox", "--tier", "bwrap,seccomp"])
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") > 5}
+    assert set(rows) >= {"bwrap", "seccomp"}
+    assert "NO" not in rows["bwrap"] and "NO" in rows["seccomp"]  # seccomp: no namespaces, no size limit

@@ -16,7 +16,6 @@ import os
 import signal
 import sys
 import time
-import traceback
 
 from harness.verify.sandbox import allowlist, judge, landlock, seccomp
 from harness.verify.sandbox.confine import ChildLimits
