@@ -51,3 +51,15 @@ def empty_dir(path: str) -> None:
                 os.rmdir(name, dir_fd=top)
     finally:
         os.close(top)
+
+
+def rmtree(path: str) -> None:
+    """Host side: remove a worker's directory (it may hold a 2,000-level tree), best effort."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        try:
+            empty_dir(path)
+            os.rmdir(path)
+        except OSError:
+            import shutil  # the host only: the worker must not load it
+
+            shutil.rmtree(path, ignore_errors=True)

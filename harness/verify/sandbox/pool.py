@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from harness.verify.sandbox import cgroups, tiers
+from harness.verify.sandbox import cgroups, cleanup, tiers
 from harness.verify.sandbox.protocol import FrameError, FrameReader, pack, write_all
 
 START_TIMEOUT_S = 60.0
@@ -59,7 +59,7 @@ def remove_stale() -> None:
         parts = name.split("-")
         if name.startswith(HOST_DIR_PREFIX) and len(parts) >= 4 and parts[2].isdigit() \
                 and not os.path.exists(f"/proc/{parts[2]}"):
-            cgroups.rmtree(os.path.join(root, name))
+            cleanup.rmtree(os.path.join(root, name))
     cgroups.remove_stale()
 
 
@@ -204,7 +204,7 @@ class WorkerHandle:
             self.cgroup.remove()
             self.cgroup = None
         if self.jobs_dir is not None:
-            cgroups.rmtree(self.jobs_dir)
+            cleanup.rmtree(self.jobs_dir)
             self.jobs_dir = None
 
 
