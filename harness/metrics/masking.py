@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from harness.metrics.leakage import (_FENCE, _NUM_TOKEN, _as_number, _normalized_latex, _unbox, leaks_answer_math,
-                                     leaks_code)
+from harness.metrics.leakage import _FENCE, _NUM_TOKEN, _as_number, _normalized_latex, _unbox, trace_leaks
 
 PLACEHOLDER = "[masked]"
 _NOISE = r"(?:\s|\\left|\\right|\\!|\\,|\\;|\$)*"
@@ -142,10 +141,6 @@ def mask_code(trace: str, entry_point: str | None) -> tuple[str, list[Span]]:
 def mask_trace(trace: str, *, task_type: str, answer: str | None = None,
                entry_point: str | None = None) -> tuple[str, list[Span]] | None:
     """The masked trace and its removed spans, or None when the trace leaks nothing (masking does not apply)."""
-    if task_type == "math":
-        if not answer or not leaks_answer_math(trace, answer):
-            return None
-        return mask_math(trace, answer)
-    if not leaks_code(trace, entry_point):
+    if not trace_leaks(trace, task_type=task_type, answer=answer, entry_point=entry_point):
         return None
-    return mask_code(trace, entry_point)
+    return mask_math(trace, answer) if task_type == "math" else mask_code(trace, entry_point)

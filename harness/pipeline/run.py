@@ -14,7 +14,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from harness.config import RunConfig
-from harness.metrics.leakage import leaks_answer_math, leaks_code
+from harness.metrics.leakage import trace_leaks
 from harness.models.base import Generator
 from harness.pipeline.cache import Cache, CachedGenerator
 from harness.pipeline.interventions import (
@@ -181,7 +181,8 @@ class Evaluation:
                     "planner_output": completion.text, "planner_finish_reason": completion.finish_reason,
                     "planner_tokens": completion.completion_tokens, "trace": trace.text,
                     "trace_tagged": trace.tagged, "tag_compliant": trace.compliant,
-                    "leakage": self._leaks(task, p, trace.text),
+                    "leakage": trace_leaks(trace.text, task_type=task.task_type, answer=p.answer,
+                                           entry_point=p.entry_point),
                 })
                 for cond in self.conditions:
                     other = partner.get(p.problem_id)
@@ -201,11 +202,6 @@ class Evaluation:
                     records.append({**base, "condition": str(cond), "executor_trace": iv.trace,
                                     "intervention": intervention})
         return records
-
-    def _leaks(self, task: Task, problem: Problem, trace: str) -> bool:
-        if task.task_type == "math":
-            return bool(problem.answer) and leaks_answer_math(trace, problem.answer)
-        return leaks_code(trace, problem.entry_point)
 
     def execute(self, task: Task, problems: dict[str, Problem], records: list[dict],
                 costs: dict[str, StageCost]) -> None:

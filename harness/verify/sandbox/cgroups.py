@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,8 +52,6 @@ class MemoryCgroup:
                     cg.rmdir()
                     break
                 except OSError:
-                    import time
-
                     time.sleep(0.02)
 
 

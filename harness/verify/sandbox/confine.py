@@ -13,6 +13,8 @@ from typing import NamedTuple
 from harness.verify.sandbox import landlock
 
 JOB_DIR = "job"
+# Without a memory cgroup the job's memory is bounded by this many processes of RLIMIT_AS each.
+NPROC_WITHOUT_CGROUP = 8
 
 
 class ChildLimits(NamedTuple):

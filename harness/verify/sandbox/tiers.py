@@ -10,6 +10,7 @@ from pathlib import Path
 
 import harness
 from harness.errors import SandboxUnavailable
+from harness.verify.sandbox.confine import NPROC_WITHOUT_CGROUP
 
 TIERS = ("bwrap", "unshare", "seccomp", "none")
 AUTO_ORDER = ("bwrap", "unshare", "seccomp")
@@ -91,7 +92,7 @@ def bwrap_prefix(disk_mb: int = 64, cgroup: bool = False) -> list[str]:
     for tree in sorted({prefix, str(Path(exe_dir).parent)}):
         if not tree.startswith("/usr/") and tree != "/usr":
             argv += _bind_tree(tree)
-    hidden = _site_dirs(prefix) + [f"/usr/lib/python3/dist-packages",
+    hidden = _site_dirs(prefix) + ["/usr/lib/python3/dist-packages",
                                     f"/usr/local/lib/python{sys.version_info[0]}.{sys.version_info[1]}/dist-packages",
                                     f"/usr/local/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages"]
     for site in sorted(set(hidden)):
@@ -133,8 +134,7 @@ def worker_argv(tier: str, uid: int | None, jobs_root: str = BWRAP_JOBS, disk_mb
     root = os.geteuid() == 0
     config = {"tier": tier, "uid": uid if (root and tier != "none") else None,
               "landlock": tier != "none", "seccomp": tier != "none", "pidns": tier in ("bwrap", "unshare"),
-              "jobs_root": BWRAP_JOBS if tier == "bwrap" else jobs_root, "disk_mb": disk_mb,
-              "jobs_tmpfs": tier == "bwrap", "mount_tmpfs": tier == "unshare"}
+              "jobs_root": BWRAP_JOBS if tier == "bwrap" else jobs_root, "disk_mb": disk_mb}
     if cgroup_fds is not None:
         config["cgroup_fd"], config["oom_fd"] = cgroup_fds
     cmd = [interpreter(), "-s", "-S", "-B", "-m", "harness.verify.sandbox.worker", json.dumps(config)]
@@ -205,7 +205,8 @@ def isolation_gaps(tier: str, hello: dict) -> list[str]:
     if not iso["filesystem_allowlist"]:
         gaps.append("no file-system allowlist: candidates can read host files, benchmark answer keys included")
     if iso["memory_limit"] != "job cgroup":
-        gaps.append("no memory cgroup: memory is limited per process (up to 8 processes of memory_mb each)")
+        gaps.append(f"no memory cgroup: memory is limited per process (up to {NPROC_WITHOUT_CGROUP} processes of "
+                    "memory_mb each)")
     if not iso["job_dir_size_limit"]:
         gaps.append("the job directory has no size limit (only the per-file limit)")
     return gaps

@@ -18,7 +18,7 @@ import sys
 import time
 
 from harness.verify.sandbox import allowlist, judge, landlock, seccomp
-from harness.verify.sandbox.confine import ChildLimits
+from harness.verify.sandbox.confine import NPROC_WITHOUT_CGROUP, ChildLimits
 from harness.verify.sandbox.protocol import FrameReader, read_frame_blocking, write_frame
 from harness.verify.sandbox.zygote import Unhealthy, ZygoteLink
 
@@ -133,7 +133,7 @@ class Worker:
         out_r, out_w = os.pipe()
         setup_r, setup_w = os.pipe()
         child_limits = ChildLimits(memory_mb=int(limits["memory_mb"]), file_size_mb=int(limits["file_size_mb"]),
-                                   cpu_s=cpu_s, nproc=32 if self.cgroup else 8)
+                                   cpu_s=cpu_s, nproc=32 if self.cgroup else NPROC_WITHOUT_CGROUP)
         try:
             pid = self.zygote.spawn([req_r, resp_w, out_w, setup_w], child_limits)
         finally:
@@ -243,8 +243,8 @@ def _prepare_jobs_root(path: str, config: dict, private_uid: bool) -> bool:
     namespace, mounts one; in the seccomp tier it is a plain host directory (no size limit).
     """
     os.makedirs(path, exist_ok=True)
-    limited = bool(config.get("jobs_tmpfs"))
-    if config.get("mount_tmpfs"):
+    limited = config["tier"] == "bwrap"
+    if config["tier"] == "unshare":
         libc = ctypes.CDLL(None, use_errno=True)
         opts = f"size={int(config['disk_mb'])}m,mode=0700".encode()
         if libc.mount(b"tmpfs", path.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, opts) == 0:
