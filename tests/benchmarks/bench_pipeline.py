@@ -28,7 +28,10 @@ MODEL = "builtin:qwen2.5-coder-0.5b-instruct"
 def harness_run(limit: int, max_tokens: int, out: Path, cache: Path) -> tuple[float, dict, Path]:
     cfg = RunConfig(tasks=["humaneval"], planner=MODEL, executor="frozen", limit=limit,
                     planner_max_tokens=max_tokens, executor_max_tokens=max_tokens,
-                    output=str(out), cache=str(cache), run_id="bench")
+                    output=str(out), cache=str(cache), run_id="bench",
+                    # The bare baseline can only make plain chat calls: compare like with like (the tagged format's
+                    # prefilled raw completion is one llama.cpp call too, through create_completion).
+                    planner_format="free")
     start = time.perf_counter()
     run_dir, results = run(prepare(cfg), show_progress=False, log=lambda m: None)
     return time.perf_counter() - start, results, run_dir
