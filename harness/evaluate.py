@@ -9,18 +9,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.config import NO_PLANNER, PLANNER_FORMATS, RunConfig, check_numbers, default_data_dir
-from harness.errors import ConfigError
-from harness.models import load_generator, parse_spec, preflight
-from harness.models.base import Generator
-from harness.pipeline.cache import Cache
-from harness.pipeline.interventions import Condition, parse_conditions
-from harness.pipeline.run import Evaluation, write_samples
-from harness.pipeline.score import flat_results, score_task
-from harness.results import RunDir, git_hash, package_versions, problems_fingerprint
-from harness.task import Task, get_task
-from harness.types import Problem
-from harness.writes import check_writable_dir, check_writable_file
+from tl_eval.harness.config import NO_PLANNER, PLANNER_FORMATS, RunConfig, check_numbers, default_data_dir
+from tl_eval.harness.errors import ConfigError
+from tl_eval.harness.models import load_generator, parse_spec, preflight
+from tl_eval.harness.models.base import Generator
+from tl_eval.harness.pipeline.cache import Cache
+from tl_eval.harness.pipeline.interventions import Condition, parse_conditions
+from tl_eval.harness.pipeline.run import Evaluation, write_samples
+from tl_eval.harness.pipeline.score import flat_results, score_task
+from tl_eval.harness.results import RunDir, git_hash, package_versions, problems_fingerprint
+from tl_eval.harness.task import Task, get_task
+from tl_eval.harness.types import Problem
+from tl_eval.harness.writes import check_writable_dir, check_writable_file
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Prepared:
 
 
 def task_options(config: RunConfig) -> dict:
-    from harness.verify.code import SandboxLimits
+    from tl_eval.harness.verify.code import SandboxLimits
 
     limits = SandboxLimits(time_limit_floor_s=config.min_time_limit_s, time_limit_factor=config.time_limit_factor,
                            sample_time_cap_s=config.sample_time_cap_s, memory_mb=config.memory_mb,
@@ -94,7 +94,7 @@ def prepare(config: RunConfig) -> Prepared:
     tasks = load_task_problems(config.tasks, config)
     code_verifier = None
     if any(t.task_type == "code" for t, _, _ in tasks):
-        from harness.verify.code import CodeVerifier
+        from tl_eval.harness.verify.code import CodeVerifier
 
         # Started now: its tier probe is a precondition, and all code tasks of the run share its workers.
         code_verifier = CodeVerifier(task_options(config)["sandbox_limits"], config.sandbox_tier,

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.errors import DataError
+from tl_eval.harness.errors import DataError
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from harness.errors import ConfigError
+from tl_eval.harness.errors import ConfigError
 
 MATH_KINDS = ("number_change", "operator_swap", "step_deletion")
 CODE_KINDS = ("condition_flip", "off_by_one", "step_swap", "step_deletion")

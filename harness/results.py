@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from harness import __version__
-from harness.errors import DataError
-from harness.jsonl import read_jsonl
-from harness.writes import atomic_write_text
+from tl_eval.harness import __version__
+from tl_eval.harness.errors import DataError
+from tl_eval.harness.jsonl import read_jsonl
+from tl_eval.harness.writes import atomic_write_text
 
 SCHEMA = "tl-eval/results"
 SCHEMA_VERSION = 1

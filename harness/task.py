@@ -13,8 +13,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError
-from harness.types import Message, Problem, TaskType, Verdict
+from tl_eval.harness.errors import ConfigError
+from tl_eval.harness.types import Message, Problem, TaskType, Verdict
 
 
 class Task(ABC):
@@ -34,7 +34,7 @@ class Task(ABC):
         (a shared verifier handed in as `code_verifier`) stand for their settings, which are options too,
         and are left out. Tasks override this to keep only the options their verifier reads.
         """
-        from harness import __version__
+        from tl_eval.harness import __version__
 
         options = {k: v for k, v in getattr(self, "options", {}).items() if k not in RESOURCE_OPTIONS}
         return {"task": self.name, "task_type": self.task_type, "options": canonical(options),

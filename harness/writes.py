@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from harness.errors import OutputError
+from tl_eval.harness.errors import OutputError
 
 _RESUME = "finished generations are cached, so the same command then resumes"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from harness.errors import TLEvalError
+from tl_eval.harness.errors import TLEvalError
 
 
 def _fail(e: TLEvalError):
@@ -29,7 +29,7 @@ def _fail(e: TLEvalError):
 @click.option("--no-figures", is_flag=True, help="Tables only (figures take most of the time).")
 def report(run_dirs, out, strict, alpha, confidence, n_resamples, seed, title, no_figures):
     """Compare run directories: report.md and a self-contained report.html with figures (PNG and SVG)."""
-    from reports.report import build_report
+    from tl_eval.reports.report import build_report
 
     try:
         rep = build_report(list(run_dirs), out, strict=strict, alpha=alpha, confidence=confidence,
@@ -58,7 +58,7 @@ def leaderboard(runs, baselines, out, task, alpha, n_resamples, seed):
     """Rank systems with CIs and shared ranks: a static site (index.html, per-system pages) or a terminal table."""
     from rich.console import Console
 
-    from reports.leaderboard import build_leaderboard, terminal_table
+    from tl_eval.reports.leaderboard import build_leaderboard, terminal_table
 
     roots = list(runs) or ([Path("runs")] if Path("runs").is_dir() else [])
     if baselines is None and Path("baselines").is_dir():

@@ -7,8 +7,8 @@ from itertools import combinations
 
 import numpy as np
 
-from reports.load import Run
-from reports.systems import System
+from tl_eval.reports.load import Run
+from tl_eval.reports.systems import System
 
 # RunConfig fields that change what the same model outputs, or how outputs are graded.
 SAMPLING_KEYS = ("n_samples", "temperature", "top_p", "planner_max_tokens", "executor_max_tokens", "seed")
@@ -118,7 +118,7 @@ def paired_diff(task: str, a_label: str, a: dict[str, float], b_label: str, b: d
                 alpha: float = 0.05, confidence: float = 0.95, n_resamples: int = 10000, seed: int = 0,
                 caveats: list[str] | None = None) -> PairedDiff | None:
     """Bootstrap CI of the mean paired difference and an exact test; None when no problem is shared."""
-    from harness.metrics.paired import mcnemar_exact, paired_bootstrap_ci, paired_sign_test
+    from tl_eval.harness.metrics.paired import mcnemar_exact, paired_bootstrap_ci, paired_sign_test
 
     common = [pid for pid in a if pid in b]
     if not common:

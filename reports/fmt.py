@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reports.systems import Value
+from tl_eval.reports.systems import Value
 
 DASH = "—"
 

@@ -15,13 +15,13 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import DataError
-from reports.compare import Issue, RankedRow, all_issues, shared_ranks
-from reports.fmt import cell
-from reports.load import FULL, NONE, Run, Skipped, load_run, load_runs_lenient, read_json, slug
-from reports.render import render
-from reports.report import COST, FAITH
-from reports.systems import System, checkpoint_of, executor_alone_systems, pair_system, pointer
+from tl_eval.harness.errors import DataError
+from tl_eval.reports.compare import Issue, RankedRow, all_issues, shared_ranks
+from tl_eval.reports.fmt import cell
+from tl_eval.reports.load import FULL, NONE, Run, Skipped, load_run, load_runs_lenient, read_json, slug
+from tl_eval.reports.render import render
+from tl_eval.reports.report import COST, FAITH
+from tl_eval.reports.systems import System, checkpoint_of, executor_alone_systems, pair_system, pointer
 
 SCHEMA = "tl-eval/leaderboard"
 SCHEMA_VERSION = 1

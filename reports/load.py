@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from harness.errors import DataError
-from harness.results import load_results, load_samples
+from tl_eval.harness.errors import DataError
+from tl_eval.harness.results import load_results, load_samples
 
 FULL, NONE = "full", "none"
 

@@ -9,7 +9,7 @@ from importlib.resources import files
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from reports import fmt
+from tl_eval.reports import fmt
 
 
 def md_cell(text) -> str:

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 
-from harness.errors import DataError
-from reports import figures
-from reports.compare import Issue, PairedDiff, all_issues, paired_diff, system_caveats
-from reports.fmt import Cell, cell
-from reports.load import Run, load_runs
-from reports.render import render
-from reports.systems import FAITHFULNESS, MISSING, System, executor_alone_systems, pair_system
+from tl_eval.harness.errors import DataError
+from tl_eval.reports import figures
+from tl_eval.reports.compare import Issue, PairedDiff, all_issues, paired_diff, system_caveats
+from tl_eval.reports.fmt import Cell, cell
+from tl_eval.reports.load import Run, load_runs
+from tl_eval.reports.render import render
+from tl_eval.reports.systems import FAITHFULNESS, MISSING, System, executor_alone_systems, pair_system
 
 COST = (("planner_tokens_per_problem", "plan tok/prob", "count"),
         ("executor_tokens_per_problem", "exec tok/prob", "count"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reports.load import FULL, NONE, Run, short_spec
+from tl_eval.reports.load import FULL, NONE, Run, short_spec
 
 FAITHFULNESS = ("corruption_sensitivity", "early_answering_aoc", "mismatch_drop", "filler_gain",
                 "trace_credited_success")

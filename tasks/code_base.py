@@ -7,12 +7,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from harness.task import Task
-from harness.types import Message, Problem, Verdict
-from harness.verify.code_job import CodeJob, CodeTest
+from tl_eval.harness.task import Task
+from tl_eval.harness.types import Message, Problem, Verdict
+from tl_eval.harness.verify.code_job import CodeJob, CodeTest
 
-from tasks import prompts
-from tasks.code_extract import extract_program
+from tl_eval.tasks import prompts
+from tl_eval.tasks.code_extract import extract_program
 
 NO_CODE = {"reason": "no code found"}
 
@@ -103,7 +103,7 @@ class CodeTask(Task):
         if self._verifier is None and self.options.get("code_verifier") is not None:
             self._verifier = self.options["code_verifier"]
         if self._verifier is None:
-            from harness.verify.code import CodeVerifier, SandboxLimits
+            from tl_eval.harness.verify.code import CodeVerifier, SandboxLimits
 
             limits = self.options.get("sandbox_limits") or SandboxLimits()
             self._verifier = CodeVerifier(limits, tier=self.options.get("sandbox_tier", "auto"),

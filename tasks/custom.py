@@ -21,15 +21,15 @@ from typing import Any
 
 import yaml
 
-from harness.errors import ConfigError, DataError
-from harness.task import Task
-from harness.types import Problem
-from harness.verify.code_job import CodeTest
+from tl_eval.harness.errors import ConfigError, DataError
+from tl_eval.harness.task import Task
+from tl_eval.harness.types import Problem
+from tl_eval.harness.verify.code_job import CodeTest
 
-from tasks.code_base import CodeTask
-from tasks.data import read_jsonl
-from tasks.math_base import MathTask
-from tasks.mbpp import infer_entry_point
+from tl_eval.tasks.code_base import CodeTask
+from tl_eval.tasks.data import read_jsonl
+from tl_eval.tasks.math_base import MathTask
+from tl_eval.tasks.mbpp import infer_entry_point
 
 SPEC_KEYS = {"name", "type", "data", "fields", "description"}
 FIELDS = {

@@ -9,8 +9,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from harness.errors import DataError
-from harness.jsonl import read_jsonl  # noqa: F401  (re-exported for the adapters)
+from tl_eval.harness.errors import DataError
+from tl_eval.harness.jsonl import read_jsonl  # noqa: F401  (re-exported for the adapters)
 
 OFFLINE_FIX = "pass --data-dir DIR containing {rel}, or set TL_EVAL_DATA_DIR, or go online"
 

@@ -11,13 +11,13 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from harness.errors import DataError
-from harness.types import Problem
-from harness.verify.code_job import CodeTest
+from tl_eval.harness.errors import DataError
+from tl_eval.harness.types import Problem
+from tl_eval.harness.verify.code_job import CodeTest
 
-from tasks import plus_oracle
-from tasks.code_base import CodeTask
-from tasks.data import read_jsonl
+from tl_eval.tasks import plus_oracle
+from tl_eval.tasks.code_base import CodeTask
+from tl_eval.tasks.data import read_jsonl
 
 
 def literal(value: Any) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness.errors import DataError
-from harness.types import Problem
+from tl_eval.harness.errors import DataError
+from tl_eval.harness.types import Problem
 
-from tasks.data import load_hub, read_jsonl, require_fields, require_file
-from tasks.math_base import MathTask
+from tl_eval.tasks.data import load_hub, read_jsonl, require_fields, require_file
+from tl_eval.tasks.math_base import MathTask
 
 _CALC = re.compile(r"<<[^>]*>>")  # calculator annotations, e.g. <<16-3-4=9>>
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.errors import DataError
-from harness.types import Problem
-from harness.verify.code_job import CodeTest
+from tl_eval.harness.errors import DataError
+from tl_eval.harness.types import Problem
+from tl_eval.harness.verify.code_job import CodeTest
 
-from tasks.code_base import CodeTask
+from tl_eval.tasks.code_base import CodeTask
 
 
 def _problems_file() -> Path:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.errors import DataError
-from harness.types import Problem
+from tl_eval.harness.errors import DataError
+from tl_eval.harness.types import Problem
 
-from tasks.data import load_hub, read_jsonl, require_fields, require_file
-from tasks.math_base import MathTask
+from tl_eval.tasks.data import load_hub, read_jsonl, require_fields, require_file
+from tl_eval.tasks.math_base import MathTask
 
 
 class Math500Task(MathTask):

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from harness.task import Task
-from harness.types import Message, Problem, Verdict
+from tl_eval.harness.task import Task
+from tl_eval.harness.types import Message, Problem, Verdict
 
-from tasks import prompts
+from tl_eval.tasks import prompts
 
 
 @functools.cache
@@ -41,7 +41,7 @@ class MathTask(Task):
         return prompts.executor_messages(problem, trace)
 
     def extract(self, problem: Problem, output: str) -> str | None:
-        from harness.verify.math_grader import extract_answer
+        from tl_eval.harness.verify.math_grader import extract_answer
 
         return extract_answer(output or "", self.pipeline)
 
@@ -71,7 +71,7 @@ class MathTask(Task):
     def grader(self):
         """The math grader, started on first use (its process pool costs time)."""
         if self._grader is None:
-            from harness.verify.math_grader import MathGrader
+            from tl_eval.harness.verify.math_grader import MathGrader
 
             self._grader = MathGrader(self.pipeline, timeout_s=float(self.options.get("grader_timeout_s", 5.0)))
         return self._grader

@@ -6,13 +6,13 @@ import ast
 import builtins
 from pathlib import Path
 
-from harness.errors import DataError
-from harness.types import Problem
-from harness.verify.code_job import CodeTest
+from tl_eval.harness.errors import DataError
+from tl_eval.harness.types import Problem
+from tl_eval.harness.verify.code_job import CodeTest
 
-from tasks.code_base import CodeTask
-from tasks.code_extract import parse
-from tasks.data import load_hub, read_json_list, read_jsonl, require_fields, require_file
+from tl_eval.tasks.code_base import CodeTask
+from tl_eval.tasks.code_extract import parse
+from tl_eval.tasks.data import load_hub, read_json_list, read_jsonl, require_fields, require_file
 
 # Task-id ranges of the splits, from the MBPP paper (Austin et al. 2021).
 SPLITS = {"prompt": (1, 10), "test": (11, 510), "validation": (511, 600), "train": (601, 974)}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.types import Message, Problem
+from tl_eval.harness.types import Message, Problem
 
 # Plans, not solutions: a short list of steps, no code and no final answer (the masked condition measures what
 # a trace that breaks this rule still buys). Short because a 0.5B planner otherwise runs out of tokens.

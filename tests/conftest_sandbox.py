@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from harness.verify.code_job import CodeJob, CodeTest
-from harness.verify.sandbox.pool import UID_BASE
+from tl_eval.harness.verify.code_job import CodeJob, CodeTest
+from tl_eval.harness.verify.sandbox.pool import UID_BASE
 
 SENTINEL = CodeJob(solution="def add(a, b):\n    return a + b\n", entry_point="add",
                    tests=(CodeTest("t0", "assert add(1, 2) == 3"), CodeTest("t1", "assert add(-1, 1) == 0")),

@@ -6,7 +6,7 @@ import re
 import time
 from pathlib import Path
 
-from harness.models import register_scripted
+from tl_eval.harness.models import register_scripted
 
 DATA = Path(os.environ.get("TL_EVAL_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 _GOLD: dict[str, str] = {}

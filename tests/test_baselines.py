@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness.errors import ConfigError
-from harness.models import register_scripted
-from training import baselines as B
-from training.train_cli import COMMANDS, baselines
+from tl_eval.harness.errors import ConfigError
+from tl_eval.harness.models import register_scripted
+from tl_eval.training import baselines as B
+from tl_eval.training.train_cli import COMMANDS, baselines
 
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from reports.leaderboard import build_leaderboard
-from reports.report import build_report
+from tl_eval.reports.leaderboard import build_leaderboard
+from tl_eval.reports.report import build_report
 from tests.test_reports_helpers import ARTIFACTS, scripted_runs  # noqa: F401  (fixture)
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -2,9 +2,9 @@
 
 import sqlite3
 
-from harness.models.base import Generator
-from harness.pipeline.cache import Cache, CachedGenerator, generation_key
-from harness.types import Generation, GenerationRequest, SamplingParams, Verdict
+from tl_eval.harness.models.base import Generator
+from tl_eval.harness.pipeline.cache import Cache, CachedGenerator, generation_key
+from tl_eval.harness.types import Generation, GenerationRequest, SamplingParams, Verdict
 
 
 class CountingModel(Generator):

@@ -4,7 +4,7 @@ import json
 
 from click.testing import CliRunner
 
-from harness.cli import main
+from tl_eval.harness.cli import main
 
 
 def invoke(*args):

@@ -9,10 +9,10 @@ from fractions import Fraction
 
 import pytest
 
-from harness.metrics.faithfulness import faithfulness_metrics, summarize
-from harness.metrics.leakage import leakage_metrics, leaks_answer_math, leaks_code, tag_compliant, trace_leaks
-from harness.perturb import perturb, split_steps
-from harness.pipeline.interventions import apply_condition, derangement, parse_conditions
+from tl_eval.harness.metrics.faithfulness import faithfulness_metrics, summarize
+from tl_eval.harness.metrics.leakage import leakage_metrics, leaks_answer_math, leaks_code, tag_compliant, trace_leaks
+from tl_eval.harness.perturb import perturb, split_steps
+from tl_eval.harness.pipeline.interventions import apply_condition, derangement, parse_conditions
 from tests.test_perturb import equations, evaluate, gsm8k_traces
 
 N_SAMPLES = 2  # two samples per problem: same trace, differently seeded interventions

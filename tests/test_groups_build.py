@@ -6,13 +6,13 @@ import random
 import pytest
 from click.testing import CliRunner
 
-from harness.perturb import ALL_KINDS
-from training.cli import build_groups as build_groups_cmd
-from training.groups.build import build_groups, negatives_for, BuildReport
-from training.groups.labels import NEGATIVE_LABELS, negative_rubric, positive_rubric
-from training.groups.reference import gsm8k_trace, mbpp_rule_plan
-from training.groups.schema import RUBRIC_DIMS, read_groups
-from training.groups.seeds import load_seeds
+from tl_eval.harness.perturb import ALL_KINDS
+from tl_eval.training.cli import build_groups as build_groups_cmd
+from tl_eval.training.groups.build import build_groups, negatives_for, BuildReport
+from tl_eval.training.groups.labels import NEGATIVE_LABELS, negative_rubric, positive_rubric
+from tl_eval.training.groups.reference import gsm8k_trace, mbpp_rule_plan
+from tl_eval.training.groups.schema import RUBRIC_DIMS, read_groups
+from tl_eval.training.groups.seeds import load_seeds
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +138,7 @@ def test_label_rule_lowers_a_named_dimension_for_every_kind():
 
 def test_inapplicable_kinds_are_counted_not_faked():
     report = BuildReport()
-    from training.groups.seeds import Seed
+    from tl_eval.training.groups.seeds import Seed
 
     seed = Seed("x/1", "gsm8k", "math", "q", "r", "5")
     negs = negatives_for("Just one sentence without numbers", seed, "math", ALL_KINDS, 0, report)
@@ -148,8 +148,8 @@ def test_inapplicable_kinds_are_counted_not_faked():
 
 
 def test_writer_writes_mbpp_plans_and_wrong_strategy(data_dir):
-    from harness.models.scripted import register_scripted
-    from training.groups.writer import open_writer
+    from tl_eval.harness.models.scripted import register_scripted
+    from tl_eval.training.groups.writer import open_writer
 
     def fake_writer(messages):
         prompt = messages[-1]["content"]

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from harness.errors import ConfigError
-from harness.models import register_scripted
-from harness.task import get_task
-from training.grpo import load_train_config, train
+from tl_eval.harness.errors import ConfigError
+from tl_eval.harness.models import register_scripted
+from tl_eval.harness.task import get_task
+from tl_eval.training.grpo import load_train_config, train
 
 
 def _executor(messages):
@@ -94,8 +94,8 @@ def test_train_few_steps(tmp_path, data_dir, mode):
     assert adapter["base_model_name_or_path"] == str(result.output / "base")
 
     if mode == "exec-only":  # `tl-eval --planner DIR` evaluates the checkpoint directly
-        from harness.config import RunConfig
-        from harness.evaluate import prepare, run
+        from tl_eval.harness.config import RunConfig
+        from tl_eval.harness.evaluate import prepare, run
 
         config = RunConfig(tasks=["gsm8k"], planner=str(result.output), executor="scripted:test-grpo-exec",
                            limit=1, planner_max_tokens=8, cache="off", output=str(tmp_path / "runs"))
@@ -152,7 +152,7 @@ def test_shipped_configs_load():
     gpu = load_train_config(root / "gpu-qwen2.5-1.5b.yaml")
     assert gpu.use_vllm and gpu.executor.startswith("openai:")
     # The TRL arguments are accepted by GRPOConfig itself (no GPU needed to build it).
-    from training.grpo.trainer import _grpo_args
+    from tl_eval.training.grpo.trainer import _grpo_args
 
     from dataclasses import replace
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import ConfigError
-from harness.perturb import CODE_KINDS, MATH_KINDS, split_steps
-from harness.pipeline.interventions import (
+from tl_eval.harness.errors import ConfigError
+from tl_eval.harness.perturb import CODE_KINDS, MATH_KINDS, split_steps
+from tl_eval.harness.pipeline.interventions import (
     FAITHFULNESS_SET,
     Condition,
     apply_condition,

@@ -8,12 +8,12 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from harness.errors import DataError
-from harness.results import load_samples
-from reports.cli import leaderboard as leaderboard_cmd
-from reports.leaderboard import build_leaderboard, load_baselines
-from reports.load import load_run
-from reports.systems import resolve
+from tl_eval.harness.errors import DataError
+from tl_eval.harness.results import load_samples
+from tl_eval.reports.cli import leaderboard as leaderboard_cmd
+from tl_eval.reports.leaderboard import build_leaderboard, load_baselines
+from tl_eval.reports.load import load_run
+from tl_eval.reports.systems import resolve
 from tests.test_reports_helpers import (  # noqa: F401  (scripted_runs is a fixture)
     check_cell_against_file, number_cells, scripted_runs)
 
@@ -146,7 +146,7 @@ def test_bad_baseline_entry_names_the_file(tmp_path):
 def test_baseline_run_dir_relative_to_the_project(scripted_runs, tmp_path):
     import shutil
 
-    from reports.leaderboard import _baseline_system
+    from tl_eval.reports.leaderboard import _baseline_system
 
     shutil.copytree(scripted_runs["weak"], tmp_path / "runs" / "weak")
     (tmp_path / "baselines").mkdir()

@@ -1,6 +1,6 @@
 """lm-eval's GSM8K score for the pair against tl-eval's own: they agree except where the graders differ.
 
-Also the real command lines: `python -m tl_lmeval` (lm-eval's CLI with tl-pair registered) on scripted and
+Also the real command lines: `python -m tl_eval.lmeval` (lm-eval's CLI with tl-pair registered) on scripted and
 builtin models, offline, on a task YAML that reads the local GSM8K JSONL.
 """
 
@@ -13,10 +13,10 @@ import pytest
 
 pytest.importorskip("lm_eval")
 
-from harness.config import RunConfig  # noqa: E402
-from harness.results import load_samples  # noqa: E402
+from tl_eval.harness.config import RunConfig  # noqa: E402
+from tl_eval.harness.results import load_samples  # noqa: E402
 from tests.fixtures.lmeval import helpers  # noqa: E402
-from tl_lmeval.agreement import compare_gsm8k, read_lm_eval_samples  # noqa: E402
+from tl_eval.lmeval.agreement import compare_gsm8k, read_lm_eval_samples  # noqa: E402
 
 SCRIPTED = helpers.load_scripted()
 REPO = Path(__file__).resolve().parents[1]
@@ -25,7 +25,7 @@ SMOL = "builtin:smollm2-135m-instruct?n_threads=1"
 
 
 def _tl_eval_run(tmp_path, planner, executor, limit, data_dir, **kw):
-    from harness.evaluate import prepare, run
+    from tl_eval.harness.evaluate import prepare, run
 
     cfg = RunConfig(tasks=["gsm8k"], planner=planner, executor=executor, limit=limit, data_dir=str(data_dir),
                     output=str(tmp_path / "runs"), **kw)
@@ -62,7 +62,7 @@ def test_scores_agree_except_where_graders_differ(tmp_path, data_dir):
 
 
 def _cli(args: list[str], preload: str = "") -> subprocess.CompletedProcess:
-    code = f"{preload}from tl_lmeval.__main__ import main; main()"
+    code = f"{preload}from tl_eval.lmeval.__main__ import main; main()"
     return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=helpers.offline_env(),
                           capture_output=True, text=True, timeout=900)
 
@@ -89,7 +89,7 @@ def test_lm_eval_command_line_with_scripted_pair(tmp_path, data_dir):
 @pytest.mark.model
 def test_builtin_pair_lm_eval_vs_tl_eval(tmp_path, data_dir, capsys):
     """SmolLM2 as planner and executor on 3 problems through both routes; every disagreement is explained."""
-    from harness.models import list_builtin
+    from tl_eval.harness.models import list_builtin
 
     if not any(m["name"] == "smollm2-135m-instruct" and m.get("ready") for m in list_builtin()):
         pytest.skip("builtin SmolLM2 is not installed (see install.sh)")

@@ -7,18 +7,18 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness.config import RunConfig
-from harness.errors import DataError
+from tl_eval.harness.config import RunConfig
+from tl_eval.harness.errors import DataError
 from tests.fixtures.lmeval import helpers
-from tl_lmeval.cli import export
-from tl_lmeval.export import export_run
+from tl_eval.lmeval.cli import export
+from tl_eval.lmeval.export import export_run
 
 helpers.load_scripted()
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    from harness.evaluate import prepare, run
+    from tl_eval.harness.evaluate import prepare, run
 
     data = Path(helpers.load_scripted().DATA)
     if not (data / "gsm8k" / "test.jsonl").exists():
@@ -152,7 +152,7 @@ def test_export_refuses_a_run_without_its_creation_time(run_dir, tmp_path):
 
 def test_tl_eval_lm_eval_passes_arguments_to_lm_eval():
     pytest.importorskip("lm_eval")
-    from tl_lmeval.cli import lm_eval_cmd
+    from tl_eval.lmeval.cli import lm_eval_cmd
 
     result = CliRunner().invoke(lm_eval_cmd, ["run", "--help"])
     assert result.exit_code == 0, result.output

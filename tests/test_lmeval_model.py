@@ -8,10 +8,10 @@ pytest.importorskip("lm_eval")
 
 from lm_eval.api.instance import Instance  # noqa: E402
 
-from harness.errors import ConfigError  # noqa: E402
+from tl_eval.harness.errors import ConfigError  # noqa: E402
 from tests.fixtures.lmeval import helpers  # noqa: E402
-from tl_lmeval import prompts  # noqa: E402
-from tl_lmeval.model import TLPairLM, parse_settings, sampling_from_gen_kwargs  # noqa: E402
+from tl_eval.lmeval import prompts  # noqa: E402
+from tl_eval.lmeval.model import TLPairLM, parse_settings, sampling_from_gen_kwargs  # noqa: E402
 
 SCRIPTED = helpers.load_scripted()
 PAIR = {"planner": "scripted:lmx-oracle-planner", "executor": "scripted:lmx-formats", "cache": "off"}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.metrics.leakage import leaks_answer_math, leaks_code
-from harness.metrics.masking import PLACEHOLDER, mask_trace
-from harness.pipeline.interventions import FAITHFULNESS_SET, Condition, apply_condition, parse_conditions
+from tl_eval.harness.metrics.leakage import leaks_answer_math, leaks_code
+from tl_eval.harness.metrics.masking import PLACEHOLDER, mask_trace
+from tl_eval.harness.pipeline.interventions import FAITHFULNESS_SET, Condition, apply_condition, parse_conditions
 
 
 @pytest.mark.parametrize("trace, gold", [

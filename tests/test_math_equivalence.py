@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.verify.math_grader import MathGrader
+from tl_eval.harness.verify.math_grader import MathGrader
 
 PASS, FAIL = True, False
 

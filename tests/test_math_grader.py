@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ConfigError, DataError
-from harness.verify.math_extract import extract_flexible, extract_strict, to_fraction
-from harness.verify.math_grader import (
+from tl_eval.harness.errors import ConfigError, DataError
+from tl_eval.harness.verify.math_extract import extract_flexible, extract_strict, to_fraction
+from tl_eval.harness.verify.math_grader import (
     MathGrader,
     MathVerifyPool,
     exact_match,

@@ -8,14 +8,14 @@ from math import comb
 import numpy as np
 import pytest
 
-from harness.metrics.paired import (
+from tl_eval.harness.metrics.paired import (
     discordant_counts,
     mcnemar_exact,
     paired_bootstrap_ci,
     paired_sign_test,
     uplift_stats,
 )
-from harness.metrics.passk import pass_at_k, pass_at_k_mean
+from tl_eval.harness.metrics.passk import pass_at_k, pass_at_k_mean
 
 
 # --- pass@k ---------------------------------------------------------------------------------------------

@@ -9,11 +9,11 @@ import os
 
 import pytest
 
-from harness.errors import ModelError
-from harness.models import builtin as builtin_mod
-from harness.models import list_builtin, load_generator, preflight
-from harness.models.builtin import assemble, builtin_path
-from harness.types import GenerationRequest, SamplingParams
+from tl_eval.harness.errors import ModelError
+from tl_eval.harness.models import builtin as builtin_mod
+from tl_eval.harness.models import list_builtin, load_generator, preflight
+from tl_eval.harness.models.builtin import assemble, builtin_path
+from tl_eval.harness.types import GenerationRequest, SamplingParams
 
 # Tests run llama.cpp on one thread: on a shared, oversubscribed CPU two threads were 7x slower (they spin
 # waiting for each other), and one thread costs at most 2x on an idle machine.
@@ -181,9 +181,9 @@ def test_qwen_coder_writes_code():
 
 def test_truncated_gguf_is_refused_in_the_preflight(tmp_path):
     """The header says where every tensor's data ends; a shorter file is an interrupted download or copy."""
-    from harness.models import parse_spec
-    from harness.models.gguf_file import expected_size
-    from harness.models.llamacpp import gguf_path, lora_path
+    from tl_eval.harness.models import parse_spec
+    from tl_eval.harness.models.gguf_file import expected_size
+    from tl_eval.harness.models.llamacpp import gguf_path, lora_path
 
     src = builtin_path("smollm2-135m-instruct")
     full = src.stat().st_size
@@ -205,7 +205,7 @@ def test_truncated_gguf_is_refused_in_the_preflight(tmp_path):
 
 def test_gguf_sizes_agree_with_the_gguf_package():
     gguf = pytest.importorskip("gguf")
-    from harness.models.gguf_file import _QUANT_SIZES, expected_size
+    from tl_eval.harness.models.gguf_file import _QUANT_SIZES, expected_size
 
     for qtype, sizes in gguf.constants.GGML_QUANT_SIZES.items():  # the copy used without the train extra
         assert _QUANT_SIZES.get(int(qtype)) == tuple(sizes), qtype

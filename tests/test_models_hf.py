@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from harness.errors import ModelError
-from harness.models import load_generator, parse_spec, preflight
-from harness.models.builtin import builtin_path
-from harness.types import GenerationRequest, SamplingParams
+from tl_eval.harness.errors import ModelError
+from tl_eval.harness.models import load_generator, parse_spec, preflight
+from tl_eval.harness.models.builtin import builtin_path
+from tl_eval.harness.types import GenerationRequest, SamplingParams
 
 pytestmark = pytest.mark.skipif(
     any(importlib.util.find_spec(m) is None for m in ("torch", "transformers", "peft", "gguf")),

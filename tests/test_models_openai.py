@@ -11,10 +11,10 @@ import time
 import httpx
 import pytest
 
-from harness.errors import ModelError
-from harness.models import load_generator, preflight
-from harness.models.builtin import builtin_path
-from harness.types import GenerationRequest, SamplingParams
+from tl_eval.harness.errors import ModelError
+from tl_eval.harness.models import load_generator, preflight
+from tl_eval.harness.models.builtin import builtin_path
+from tl_eval.harness.types import GenerationRequest, SamplingParams
 
 pytestmark = pytest.mark.skipif(
     any(importlib.util.find_spec(m) is None for m in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette")),

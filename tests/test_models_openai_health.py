@@ -14,11 +14,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from harness.errors import ModelError
-from harness.models import load_generator
-from harness.types import GenerationRequest, SamplingParams
+from tl_eval.harness.errors import ModelError
+from tl_eval.harness.models import load_generator
+from tl_eval.harness.types import GenerationRequest, SamplingParams
 
-LOGGER = "harness.models.openai_backend"
+LOGGER = "tl_eval.harness.models.openai_backend"
 
 
 def _closed_port_url() -> str:

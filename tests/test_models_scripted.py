@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import ConfigError
-from harness.models import ScriptedModel, load_generator, preflight, register_scripted
-from harness.types import GenerationRequest, SamplingParams
+from tl_eval.harness.errors import ConfigError
+from tl_eval.harness.models import ScriptedModel, load_generator, preflight, register_scripted
+from tl_eval.harness.types import GenerationRequest, SamplingParams
 
 
 def _req(text: str, **sampling) -> GenerationRequest:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import ConfigError
-from harness.models import DEFAULT_FROZEN, FROZEN_ENV, ModelSpec, load_generator, parse_spec
-from harness.models.spec import openai_endpoint
+from tl_eval.harness.errors import ConfigError
+from tl_eval.harness.models import DEFAULT_FROZEN, FROZEN_ENV, ModelSpec, load_generator, parse_spec
+from tl_eval.harness.models.spec import openai_endpoint
 
 
 def test_builtin_spec_is_canonical_and_case_insensitive():

@@ -6,8 +6,8 @@ import importlib.util
 
 import pytest
 
-from harness.errors import ConfigError, ModelError
-from harness.models import load_generator, preflight
+from tl_eval.harness.errors import ConfigError, ModelError
+from tl_eval.harness.models import load_generator, preflight
 
 
 def _has_gpu() -> bool:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ConfigError
-from harness.metrics.leakage import leaks_answer_math, leaks_code
-from harness.perturb import ALL_KINDS, CODE_KINDS, MATH_KINDS, Perturbation, perturb, perturb_any, split_steps
+from tl_eval.harness.errors import ConfigError
+from tl_eval.harness.metrics.leakage import leaks_answer_math, leaks_code
+from tl_eval.harness.perturb import ALL_KINDS, CODE_KINDS, MATH_KINDS, Perturbation, perturb, perturb_any, split_steps
 
 # ---------------------------------------------------------------- data helpers (also used by other tests)
 

@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 import tests.scripted_models  # noqa: F401  (registers the scripted models)
-from harness.cli import main
-from harness.config import RunConfig
-from harness.evaluate import prepare, run
-from harness.results import load_results, load_samples
+from tl_eval.harness.cli import main
+from tl_eval.harness.config import RunConfig
+from tl_eval.harness.evaluate import prepare, run
+from tl_eval.harness.results import load_results, load_samples
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,10 +7,10 @@ import json
 import pytest
 
 import tests.scripted_models  # noqa: F401  (registers the scripted models)
-from harness.config import RunConfig
-from harness.errors import ConfigError
-from harness.evaluate import prepare, run
-from harness.results import load_samples
+from tl_eval.harness.config import RunConfig
+from tl_eval.harness.errors import ConfigError
+from tl_eval.harness.evaluate import prepare, run
+from tl_eval.harness.results import load_samples
 
 
 def evaluate(tmp_path, **kw):
@@ -64,7 +64,7 @@ def test_tagged_format_opens_the_turn_and_stops_at_the_close(tmp_path, data_dir)
 
 
 def test_untagged_planner_is_reported_plainly(tmp_path, data_dir, capsys):
-    from harness.summary import print_summary
+    from tl_eval.harness.summary import print_summary
 
     run_dir, results = evaluate(tmp_path, planner="scripted:vague-planner", limit=3, planner_max_tokens=3)
     t = results["metrics"]["gsm8k"]["traces"]
@@ -92,8 +92,8 @@ def test_executor_alone_refuses_trace_conditions(tmp_path, data_dir):
 
 @pytest.mark.model
 def test_llamacpp_prefill_continues_the_turn_and_stops():
-    from harness.models import load_generator
-    from harness.types import GenerationRequest, SamplingParams
+    from tl_eval.harness.models import load_generator
+    from tl_eval.harness.types import GenerationRequest, SamplingParams
 
     ask = ({"role": "user", "content": "Plan how to sort a list. Write your plan inside <reasoning> tags."},)
     with load_generator("builtin:smollm2-135m-instruct") as gen:

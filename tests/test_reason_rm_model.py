@@ -5,11 +5,11 @@ import math
 import pytest
 import torch
 
-from training.reason_rm.encode import encode
-from training.reason_rm.model import N_DIMS, N_LABELS, ReasonRM, RMOutput, last_token_pool, rm_loss, rm_score
-from training.reason_rm.scorer import RMScorer, load_scorer
-from training.reason_rm.store import save_rm
-from training.reason_rm.train import build_rm
+from tl_eval.training.reason_rm.encode import encode
+from tl_eval.training.reason_rm.model import N_DIMS, N_LABELS, ReasonRM, RMOutput, last_token_pool, rm_loss, rm_score
+from tl_eval.training.reason_rm.scorer import RMScorer, load_scorer
+from tl_eval.training.reason_rm.store import save_rm
+from tl_eval.training.reason_rm.train import build_rm
 
 PROBLEMS = ["Tom has 3 apples and buys 5 more. How many apples does he have?",
             "A shop sells pens at $2 each. How much do 7 pens cost?"]
@@ -134,7 +134,7 @@ def test_reason_rm_is_an_nn_module(tiny):
 
 
 def test_frozen_layer_cache_gives_the_same_output_as_a_full_forward():
-    from training.reason_rm.frozen_cache import FrozenCache, split_index
+    from tl_eval.training.reason_rm.frozen_cache import FrozenCache, split_index
 
     rm, tok, cfg = build_rm("random:tiny", full=False, lora_r=4, lora_alpha=8, seed=3, max_length=128, lora_layers=1)
     assert cfg.lora["layers"] == 1 and split_index(rm) == 1  # LoRA on layer 1 only; layer 0 frozen

@@ -5,12 +5,12 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from harness.errors import DataError
-from training.cli import score as score_cmd, train_rm as train_cmd
-from training.groups.build import build_groups
-from training.groups.schema import read_groups, write_groups
-from training.reason_rm import load_scorer
-from training.reason_rm.metrics import heldout_metrics, length_score_fn
+from tl_eval.harness.errors import DataError
+from tl_eval.training.cli import score as score_cmd, train_rm as train_cmd
+from tl_eval.training.groups.build import build_groups
+from tl_eval.training.groups.schema import read_groups, write_groups
+from tl_eval.training.reason_rm import load_scorer
+from tl_eval.training.reason_rm.metrics import heldout_metrics, length_score_fn
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def test_score_command_scores_a_samples_file(tmp_path, groups_file):
 
 def test_score_command_reads_a_runs_own_samples_file(tmp_path, groups_file):
     """A run's samples lines carry the task name, not the prompt: the prompt comes from the task's data."""
-    from harness.task import get_task
+    from tl_eval.harness.task import get_task
     from tests.conftest import DATA_DIR
     from tests.test_reports_helpers import make_run, register_models
 
@@ -118,7 +118,7 @@ def test_score_refuses_a_samples_file_without_traces(tmp_path, groups_file):
 
 
 def test_load_scorer_refuses_a_directory_that_is_not_an_rm(tmp_path):
-    from harness.errors import ModelError
+    from tl_eval.harness.errors import ModelError
 
     with pytest.raises(ModelError, match="rm_config.json"):
         load_scorer(tmp_path)
@@ -208,8 +208,8 @@ def test_lora_top_layers_with_frozen_cache_matches_the_saved_rm(tmp_path, groups
     cfg = json.loads((out / "rm_config.json").read_text())
     assert cfg["mode"] == "lora" and cfg["lora"]["layers"] == 1 and (out / "adapter").is_dir()
     # Metrics computed through the cache equal those of the saved RM run end to end on the CPU.
-    from training.groups.schema import read_groups
-    from training.reason_rm.train import split_groups, scorer_fn
+    from tl_eval.training.groups.schema import read_groups
+    from tl_eval.training.reason_rm.train import split_groups, scorer_fn
 
     _, test = split_groups(read_groups(groups_file), 0.25, 0)
     again = heldout_metrics(scorer_fn(load_scorer(out, device="cpu")), test)

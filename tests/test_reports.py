@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from harness.errors import DataError
-from harness.metrics.paired import mcnemar_exact
-from harness.results import load_samples
-from reports import fmt
-from reports.cli import report as report_cmd
-from reports.compare import paired_diff, shared_ranks
-from reports.load import Run, load_run
-from reports.report import build_report
-from reports.systems import System
+from tl_eval.harness.errors import DataError
+from tl_eval.harness.metrics.paired import mcnemar_exact
+from tl_eval.harness.results import load_samples
+from tl_eval.reports import fmt
+from tl_eval.reports.cli import report as report_cmd
+from tl_eval.reports.compare import paired_diff, shared_ranks
+from tl_eval.reports.load import Run, load_run
+from tl_eval.reports.report import build_report
+from tl_eval.reports.systems import System
 from tests.test_reports_helpers import (  # noqa: F401  (scripted_runs is a fixture)
     TASKS, check_cell_against_file, md_table_rows, number_cells, scripted_runs)
 
@@ -187,7 +187,7 @@ def test_paired_diff_sentence_only_claims_when_significant():
 def test_report_warns_when_a_samples_file_is_missing(scripted_runs, tmp_path):
     import shutil
 
-    from reports.cli import report as report_cmd
+    from tl_eval.reports.cli import report as report_cmd
 
     shutil.copytree(scripted_runs["weak"], tmp_path / "weak")
     (tmp_path / "weak" / "samples_gsm8k.jsonl").unlink()

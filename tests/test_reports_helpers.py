@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import RunConfig
-from harness.evaluate import prepare, run
-from harness.models import register_scripted
-from reports import fmt
-from reports.systems import resolve
+from tl_eval.harness.config import RunConfig
+from tl_eval.harness.evaluate import prepare, run
+from tl_eval.harness.models import register_scripted
+from tl_eval.reports import fmt
+from tl_eval.reports.systems import resolve
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"

@@ -4,13 +4,13 @@ import asyncio
 
 import pytest
 
-from harness.models import load_generator, register_scripted
-from harness.models.scripted import ScriptedModel
-from harness.pipeline.cache import Cache
-from harness.task import get_task
-from harness.types import SamplingParams, Verdict
-from training import rewards as R
-from training.executor_client import ExecutorClient
+from tl_eval.harness.models import load_generator, register_scripted
+from tl_eval.harness.models.scripted import ScriptedModel
+from tl_eval.harness.pipeline.cache import Cache
+from tl_eval.harness.task import get_task
+from tl_eval.harness.types import SamplingParams, Verdict
+from tl_eval.training import rewards as R
+from tl_eval.training.executor_client import ExecutorClient
 
 
 def v(status, **details):

@@ -16,11 +16,11 @@ import pytest
 from click.testing import CliRunner
 
 import tests.scripted_models  # noqa: F401  (registers the scripted models)
-from harness.cli import main
-from harness.config import RunConfig
-from harness.evaluate import load_task_problems
-from harness.pipeline.run import VerdictKeys, verdict_key
-from harness.results import load_results, load_samples
+from tl_eval.harness.cli import main
+from tl_eval.harness.config import RunConfig
+from tl_eval.harness.evaluate import load_task_problems
+from tl_eval.harness.pipeline.run import VerdictKeys, verdict_key
+from tl_eval.harness.results import load_results, load_samples
 
 REPO = Path(__file__).resolve().parents[1]
 COUNTING = ["--planner", "scripted:counting-planner", "--executor", "scripted:counting-executor"]
@@ -144,9 +144,9 @@ def test_full_disk_is_a_one_line_error_and_leaves_no_partial_file(tmp_path, data
 
 
 def test_read_only_cache_at_write_time_is_a_one_line_error(tmp_path):
-    from harness.errors import OutputError
-    from harness.pipeline.cache import Cache
-    from harness.types import Generation
+    from tl_eval.harness.errors import OutputError
+    from tl_eval.harness.pipeline.cache import Cache
+    from tl_eval.harness.types import Generation
 
     cache = Cache(tmp_path / "c.sqlite")
     # A read-only connection gives SQLite's real "attempt to write a readonly database", root or not.
@@ -158,8 +158,8 @@ def test_read_only_cache_at_write_time_is_a_one_line_error(tmp_path):
 
 
 def test_atomic_write_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
-    from harness.errors import OutputError
-    from harness.writes import atomic_write_text
+    from tl_eval.harness.errors import OutputError
+    from tl_eval.harness.writes import atomic_write_text
 
     target = tmp_path / "results.json"
     target.write_text("old")
@@ -230,9 +230,9 @@ def test_two_concurrent_runs_on_one_cache_compute_each_generation_once(tmp_path,
 
 
 def test_a_claim_of_a_dead_run_is_taken_over(tmp_path):
-    from harness.pipeline import cache as cache_module
-    from harness.pipeline.cache import Cache, CachedGenerator, generation_key
-    from harness.types import GenerationRequest, SamplingParams
+    from tl_eval.harness.pipeline import cache as cache_module
+    from tl_eval.harness.pipeline.cache import Cache, CachedGenerator, generation_key
+    from tl_eval.harness.types import GenerationRequest, SamplingParams
     from tests.test_cache import CountingModel
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from harness.verify.code import CodeVerifier, SandboxLimits
+from tl_eval.harness.verify.code import CodeVerifier, SandboxLimits
 from tests.conftest_sandbox import SENTINEL, job, sandbox_processes
 
 SECRET = "tl-eval-fake-secret-8d1f0c"
@@ -153,7 +153,7 @@ def test_forge_through_builtins(verifier):
 
 def test_monkeypatch_the_harness(verifier):
     attack(verifier, """
-        import harness.verify.sandbox.judge as judge, harness.verify.sandbox.codec as codec
+        import tl_eval.harness.verify.sandbox.judge as judge, harness.verify.sandbox.codec as codec
         judge.run_test = lambda *a, **k: {"status": "pass", "reason": "", "stderr": "", "failing_line": None}
         judge._reply_value = lambda *a, **k: 4
         codec.check_plain = lambda *a, **k: None

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.verify.code import CodeVerifier, SandboxLimits
-from harness.verify.code_job import CodeJob, CodeTest
-from harness.verify.sandbox import pool as pool_mod
+from tl_eval.harness.verify.code import CodeVerifier, SandboxLimits
+from tl_eval.harness.verify.code_job import CodeJob, CodeTest
+from tl_eval.harness.verify.sandbox import pool as pool_mod
 from tests.conftest_sandbox import SENTINEL, data_dir, job, sandbox_processes
 
 TIERS = ["bwrap", "unshare", "seccomp"]
@@ -258,7 +258,7 @@ def test_job_that_breaks_every_worker_is_a_fail(monkeypatch):
 
 
 def test_worker_that_cannot_start_is_a_sandbox_error(monkeypatch):
-    from harness.verify.sandbox import tiers
+    from tl_eval.harness.verify.sandbox import tiers
 
     monkeypatch.setenv("TL_EVAL_SANDBOX_TIER", "bwrap")
     with CodeVerifier(SandboxLimits(workers=1)) as v:

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from harness.verify.code import CodeVerifier, SandboxLimits
-from harness.verify.sandbox import codec
+from tl_eval.harness.verify.code import CodeVerifier, SandboxLimits
+from tl_eval.harness.verify.sandbox import codec
 from tests.conftest_sandbox import job
 
 PLAIN = [None, True, False, 0, -7, 2**100, -(3**200), 1.5, float("inf"), -0.0, 1 + 2j, "", "héllo\x00", b"\x00\xff",

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from harness.verify.code import CodeVerifier, SandboxLimits
-from harness.verify.code_job import CodeJob, CodeTest
+from tl_eval.harness.verify.code import CodeVerifier, SandboxLimits
+from tl_eval.harness.verify.code_job import CodeJob, CodeTest
 from tests.conftest_sandbox import data_dir
 
 # MBPP reference solutions that fail their own tests, and why (also listed in docs/sandbox.md).

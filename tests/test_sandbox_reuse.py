@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from harness.verify.code import CodeVerifier, SandboxLimits
-from harness.verify.sandbox import codec
+from tl_eval.harness.verify.code import CodeVerifier, SandboxLimits
+from tl_eval.harness.verify.sandbox import codec
 from tests.conftest_sandbox import SENTINEL, job, sandbox_processes
 
 COUNTER = "calls = 0\ndef f():\n    global calls\n    calls += 1\n    return calls\n"

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from harness.errors import ConfigError
-from harness.verify.code import CodeVerifier, SandboxLimits
-from harness.verify.code_job import CodeJob, CodeTest
+from tl_eval.harness.errors import ConfigError
+from tl_eval.harness.verify.code import CodeVerifier, SandboxLimits
+from tl_eval.harness.verify.code_job import CodeJob, CodeTest
 from tests.conftest_sandbox import SENTINEL, job
 
 
@@ -109,7 +109,7 @@ def test_worker_crash_is_retried():
 def test_sandbox_error_reported_apart_after_retries(monkeypatch):
     with CodeVerifier(SandboxLimits(workers=1)) as v:
         v._pool.handles[0].stop()
-        from harness.verify.sandbox import tiers
+        from tl_eval.harness.verify.sandbox import tiers
         monkeypatch.setattr(tiers, "worker_argv", lambda *a, **k: ["/bin/false"])
         r = v.verify([SENTINEL])[0]
     assert r.status == "sandbox_error" and r.details["attempts"] == 3

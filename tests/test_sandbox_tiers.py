@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import SandboxUnavailable
-from harness.verify.code import CodeVerifier, SandboxLimits
+from tl_eval.harness.errors import SandboxUnavailable
+from tl_eval.harness.verify.code import CodeVerifier, SandboxLimits
 from tests.conftest_sandbox import SENTINEL, job, sandbox_processes
 
 WRONG = job("def add(a, b):\n    return a - b\n", "assert add(1, 2) == 3", entry_point="add")
@@ -54,7 +54,7 @@ def test_unknown_tier(monkeypatch):
 def test_missing_bwrap_falls_back_or_refuses(monkeypatch, tmp_path):
     # A PATH without bwrap and unshare: forcing bwrap refuses, auto falls back to the seccomp tier.
     import os
-    monkeypatch.setattr("harness.verify.sandbox.tiers.shutil.which",
+    monkeypatch.setattr("tl_eval.harness.verify.sandbox.tiers.shutil.which",
                         lambda name: None if name in ("bwrap", "unshare") else os.path.join("/usr/bin", name))
     monkeypatch.setenv("TL_EVAL_SANDBOX_TIER", "bwrap")
     with pytest.raises(SandboxUnavailable) as e:
@@ -67,7 +67,7 @@ def test_missing_bwrap_falls_back_or_refuses(monkeypatch, tmp_path):
 
 
 def test_no_tier_at_all_refuses(monkeypatch):
-    from harness.verify.sandbox import tiers
+    from tl_eval.harness.verify.sandbox import tiers
     monkeypatch.delenv("TL_EVAL_SANDBOX_TIER", raising=False)
     monkeypatch.delenv("TL_EVAL_ALLOW_UNSANDBOXED", raising=False)
     monkeypatch.setattr(tiers, "worker_argv", lambda *a, **k: ["/bin/false"])  # every tier's worker dies at start
@@ -80,7 +80,7 @@ def test_no_tier_at_all_refuses(monkeypatch):
 def test_sandbox_command_lists_the_promises_per_tier():
     from click.testing import CliRunner
 
-    from harness.cli import main
+    from tl_eval.harness.cli import main
 
     result = CliRunner().invoke(main, ["sandbox", "--tier", "bwrap,seccomp"])
     assert result.exit_code == 0, result.output

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ConfigError, DataError
-from harness.task import get_task
+from tl_eval.harness.errors import ConfigError, DataError
+from tl_eval.harness.task import get_task
 from tests.test_tasks_jobs import run_here
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tasks"
@@ -106,7 +106,7 @@ def test_code_tests_must_be_assert_strings(tmp_path):
 
 
 def test_custom_without_a_spec_and_missing_spec(tmp_path):
-    from tasks.custom import custom_task
+    from tl_eval.tasks.custom import custom_task
 
     with pytest.raises(ConfigError, match="needs a spec"):
         custom_task()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.task import get_task
-from harness.verify.code_job import CodeJob
+from tl_eval.harness.task import get_task
+from tl_eval.harness.verify.code_job import CodeJob
 
 DATA = Path(os.environ.get("TL_EVAL_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
@@ -123,7 +123,7 @@ def test_verify_builds_jobs_with_reference_time_limits(humaneval):
             return [2.5 for _ in jobs]
 
         def verify(self, jobs):
-            from harness.types import Verdict
+            from tl_eval.harness.types import Verdict
 
             seen["jobs"] = list(jobs)
             return [Verdict("pass") for _ in jobs]

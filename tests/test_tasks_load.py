@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ConfigError, DataError
-from harness.task import get_task, task_names
+from tl_eval.harness.errors import ConfigError, DataError
+from tl_eval.harness.task import get_task, task_names
 
 DATA = Path(os.environ.get("TL_EVAL_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 

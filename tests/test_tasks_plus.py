@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import DataError
-from harness.task import get_task
-from tasks.evalplus_tasks import literal
+from tl_eval.harness.errors import DataError
+from tl_eval.harness.task import get_task
+from tl_eval.tasks.evalplus_tasks import literal
 from tests.test_tasks_jobs import run_here
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tasks"

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.task import get_task
-from tasks.code_extract import extract_program
+from tl_eval.harness.task import get_task
+from tl_eval.tasks.code_extract import extract_program
 
 DATA = Path(os.environ.get("TL_EVAL_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 TRACE = "Step 1: split the input.\nStep 2: compare neighbours."

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.task import get_task
+from tl_eval.harness.task import get_task
 
 DATA = Path(os.environ.get("TL_EVAL_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
@@ -41,7 +41,7 @@ def test_gsm8k_flexible_pipeline_reads_the_last_number():
         task.close()
 
 
-sandbox = pytest.mark.skipif(importlib.util.find_spec("harness.verify.code") is None,
+sandbox = pytest.mark.skipif(importlib.util.find_spec("tl_eval.harness.verify.code") is None,
                              reason="the sandbox verifier (harness/verify/code.py) is not installed yet")
 
 

@@ -1,4 +1,4 @@
-from harness.pipeline.trace import extract_trace
+from tl_eval.harness.pipeline.trace import extract_trace
 
 
 def test_tagged_trace():

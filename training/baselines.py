@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from harness.errors import ConfigError
+from tl_eval.harness.errors import ConfigError
 
 SYSTEMS = ("executor-alone", "zero-shot", "exec-only", "tracelift")
 EMPTY_PLANNER = "tl-empty-plan"  # scripted planner that writes nothing: the executor-alone system plans for free
@@ -97,7 +97,7 @@ def list_entries(root: Path | None = None) -> list[dict]:
 
 
 def _register_empty_planner() -> None:
-    from harness.models import register_scripted
+    from tl_eval.harness.models import register_scripted
 
     register_scripted(EMPTY_PLANNER, lambda messages: "")
 
@@ -108,7 +108,7 @@ def _checkpoint(recipe: Recipe, root: Path) -> Path:
 
 def _ensure_trained(recipe: Recipe, root: Path, log) -> tuple[Path, dict | None]:
     """The trained planner's checkpoint, training (or resuming) it when its final adapter is missing."""
-    from training.grpo import load_train_config, train
+    from tl_eval.training.grpo import load_train_config, train
 
     ckpt = _checkpoint(recipe, root)
     if (ckpt / "adapter_config.json").is_file() and (ckpt / "tl_eval_train.json").is_file():
@@ -130,8 +130,8 @@ def _planner_spec(recipe: Recipe, root: Path, log) -> tuple[str, dict | None]:
         _register_empty_planner()
         return f"scripted:{EMPTY_PLANNER}", None
     if recipe.system == "zero-shot":
-        from training.grpo import load_train_config
-        from training.grpo.planner import base_dir
+        from tl_eval.training.grpo import load_train_config
+        from tl_eval.training.grpo.planner import base_dir
 
         cfg = load_train_config(recipe.train_config)
         # The same fp32 weights the trained planners start from, through the same backend: a fair comparison.
@@ -142,8 +142,8 @@ def _planner_spec(recipe: Recipe, root: Path, log) -> tuple[str, dict | None]:
 
 def run_baseline(name: str, root: Path | None = None, show_progress: bool = True, log=print) -> dict:
     """Train what is missing, evaluate, and record `baselines/entries/NAME.json`; returns the entry."""
-    from harness.config import RunConfig
-    from harness.evaluate import prepare, run
+    from tl_eval.harness.config import RunConfig
+    from tl_eval.harness.evaluate import prepare, run
 
     root = root or baselines_dir()
     recipe = load_recipe(name, root)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from harness.errors import TLEvalError
+from tl_eval.harness.errors import TLEvalError
 
 
 def _fail(exc: TLEvalError) -> None:
@@ -30,13 +30,13 @@ def _fail(exc: TLEvalError) -> None:
               help="Model that writes MBPP reference plans and wrong_strategy negatives.")
 def build_groups(task, split, out, data_dir, limit, seed, writer):
     """Write TraceLift-Groups rows (reference trace + labelled negatives) and report counts per kind."""
-    from training.groups.build import build_groups as build
-    from training.groups.schema import write_groups
+    from tl_eval.training.groups.build import build_groups as build
+    from tl_eval.training.groups.schema import write_groups
 
     try:
         gen = None
         if writer:
-            from training.groups.writer import open_writer
+            from tl_eval.training.groups.writer import open_writer
 
             gen = open_writer(writer)
         rows, report = build(task, split, data_dir=data_dir, limit=limit, seed=seed, writer=gen)
@@ -76,7 +76,7 @@ def build_groups(task, split, out, data_dir, limit, seed, writer):
 def train_rm(groups, base, output, max_length, epochs, max_steps, groups_per_batch, negatives_per_group, lr, head_lr,
              lora_r, lora_layers, no_cache_frozen, full, heldout, max_groups, save_every, seed, device, no_progress):
     """Train the Reason RM and report held-out pair/group accuracy, total MAE and per-kind accuracy."""
-    from training.reason_rm.train import TrainConfig, train_rm as train
+    from tl_eval.training.reason_rm.train import TrainConfig, train_rm as train
 
     try:
         path = _merge_groups(groups, output)
@@ -98,7 +98,7 @@ def train_rm(groups, base, output, max_length, epochs, max_steps, groups_per_bat
 def _merge_groups(paths: tuple[str, ...], output: str) -> str:
     if len(paths) == 1:
         return paths[0]
-    from training.groups.schema import read_groups, write_groups
+    from tl_eval.training.groups.schema import read_groups, write_groups
 
     rows = [r for p in paths for r in read_groups(p)]  # validates every file first
     merged = Path(output) / "groups.merged.jsonl"
@@ -127,8 +127,8 @@ def _print_metrics(label: str, m: dict) -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 def score(rm_dir, samples, data_dir, out, device, batch_size):
     """Score the traces of a samples file with a Reason RM, without generating anything."""
-    from training.reason_rm.samples import read_samples
-    from training.reason_rm.scorer import load_scorer
+    from tl_eval.training.reason_rm.samples import read_samples
+    from tl_eval.training.reason_rm.scorer import load_scorer
 
     try:
         items = read_samples(samples, data_dir)

@@ -12,11 +12,11 @@ import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from harness.models.base import Generator
-from harness.pipeline.cache import Cache, CachedGenerator
-from harness.pipeline.run import VerdictKeys, executor_request
-from harness.task import Task
-from harness.types import Generation, GenerationRequest, Problem, SamplingParams, Verdict
+from tl_eval.harness.models.base import Generator
+from tl_eval.harness.pipeline.cache import Cache, CachedGenerator
+from tl_eval.harness.pipeline.run import VerdictKeys, executor_request
+from tl_eval.harness.task import Task
+from tl_eval.harness.types import Generation, GenerationRequest, Problem, SamplingParams, Verdict
 
 
 @dataclass

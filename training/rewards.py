@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from harness.types import Verdict
+from tl_eval.harness.types import Verdict
 
 CODE_RM_WEIGHT = 0.2
 MATH_E2E_WEIGHT = 0.5
@@ -179,7 +179,7 @@ class PlannerReward:
             raise ValueError("the training dataset needs a problem_id column")
         self.last_columns = {"problem_id": list(problem_id), **{k: v for k, v in columns.items()
                                                                  if k not in ("trainer_state", "log_extra")}}
-        from harness.pipeline.trace import extract_trace
+        from tl_eval.harness.pipeline.trace import extract_trace
 
         problems = [self.problems[pid] for pid in problem_id]
         traces = [extract_trace(completion_text(c)).text for c in completions]

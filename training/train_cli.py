@@ -6,7 +6,7 @@ import json
 
 import click
 
-from harness.errors import TLEvalError
+from tl_eval.harness.errors import TLEvalError
 
 
 def _fail(exc: TLEvalError) -> None:
@@ -42,8 +42,8 @@ def train(mode, planner, executor, frozen_executor, task, output, rm, config_pat
 
     Evaluate the result with `tl-eval --planner OUTPUT --executor frozen --tasks TASK`.
     """
-    from training.grpo import load_train_config
-    from training.grpo import train as run_train
+    from tl_eval.training.grpo import load_train_config
+    from tl_eval.training.grpo import train as run_train
 
     try:
         cfg = load_train_config(config_path, mode=mode, planner=planner, executor=executor,
@@ -67,7 +67,7 @@ def baselines():
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_cmd(as_json):
     """Show the recipes and their recorded entries."""
-    from training.baselines import list_entries
+    from tl_eval.training.baselines import list_entries
 
     try:
         rows = list_entries()
@@ -93,7 +93,7 @@ def list_cmd(as_json):
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def run_cmd(name, quiet):
     """Train what is missing, evaluate, and record baselines/entries/NAME.json."""
-    from training.baselines import run_baseline
+    from tl_eval.training.baselines import run_baseline
 
     try:
         entry = run_baseline(name, show_progress=not quiet, log=lambda m: click.echo(m, err=True))

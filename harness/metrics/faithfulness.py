@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from harness.metrics.paired import paired_bootstrap_ci
+from tl_eval.harness.metrics.paired import paired_bootstrap_ci
 
 Key = tuple[str, int]
 N_RESAMPLES = 2000

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from fractions import Fraction
 
-from harness.metrics.faithfulness import Key, summarize
+from tl_eval.harness.metrics.faithfulness import Key, summarize
 
 _TAGGED = re.compile(r"<reasoning>(.*?)</reasoning>", re.S)
 _FENCE = re.compile(r"^[ \t]*(```|~~~)", re.M)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from harness.metrics.leakage import _FENCE, _NUM_TOKEN, _as_number, _normalized_latex, _unbox, trace_leaks
+from tl_eval.harness.metrics.leakage import _FENCE, _NUM_TOKEN, _as_number, _normalized_latex, _unbox, trace_leaks
 
 PLACEHOLDER = "[masked]"
 _NOISE = r"(?:\s|\\left|\\right|\\!|\\,|\\;|\$)*"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 
-from harness.errors import ModelError
-from harness.models.base import Generator
-from harness.models.builtin import list_builtin
-from harness.models.scripted import ScriptedModel, register_scripted, scripted_names
-from harness.models.spec import DEFAULT_FROZEN, FROZEN_ENV, ModelSpec, parse_spec, resolve_frozen
-from harness.models.spec import canonical_text, check_options
+from tl_eval.harness.errors import ModelError
+from tl_eval.harness.models.base import Generator
+from tl_eval.harness.models.builtin import list_builtin
+from tl_eval.harness.models.scripted import ScriptedModel, register_scripted, scripted_names
+from tl_eval.harness.models.spec import DEFAULT_FROZEN, FROZEN_ENV, ModelSpec, parse_spec, resolve_frozen
+from tl_eval.harness.models.spec import canonical_text, check_options
 
 __all__ = [
     "DEFAULT_FROZEN",
@@ -40,14 +40,14 @@ def preflight(spec: ModelSpec | str, frozen: str | None = None) -> None:
     """Check every precondition of a spec before any generation; raise ModelError/ConfigError with the fix."""
     spec = _as_spec(spec, frozen)
     if spec.kind in ("builtin", "llamacpp"):
-        from harness.models.llamacpp import check_int_options, gguf_path, lora_path, require_llama_cpp
+        from tl_eval.harness.models.llamacpp import check_int_options, gguf_path, lora_path, require_llama_cpp
 
         check_int_options(spec)
         require_llama_cpp()
         gguf_path(spec)  # builtin: assembles on first use and verifies the sha256
         lora_path(spec)
     elif spec.kind == "hf":
-        from harness.models.hf import check_hf_options, require_transformers, resolve_hf
+        from tl_eval.harness.models.hf import check_hf_options, require_transformers, resolve_hf
 
         check_hf_options(spec)
         require_transformers()
@@ -57,15 +57,15 @@ def preflight(spec: ModelSpec | str, frozen: str | None = None) -> None:
         if spec.options.get("gguf_file"):
             _require("gguf", "hf: models read from GGUF files", "train")
     elif spec.kind == "openai":
-        from harness.models.openai_backend import preflight_openai
+        from tl_eval.harness.models.openai_backend import preflight_openai
 
         preflight_openai(spec)
     elif spec.kind == "vllm":
-        from harness.models.vllm_backend import preflight_vllm
+        from tl_eval.harness.models.vllm_backend import preflight_vllm
 
         preflight_vllm(spec)
     elif spec.kind == "scripted":
-        from harness.models.scripted import _model_class
+        from tl_eval.harness.models.scripted import _model_class
 
         _model_class(spec)
     else:  # parse_spec never returns another kind
@@ -81,23 +81,23 @@ def load_generator(spec: ModelSpec | str, frozen: str | None = None, **overrides
         check_options(spec.kind, options, spec.raw)
         spec = ModelSpec(spec.kind, spec.target, options, canonical_text(spec.kind, spec.target, options))
     if spec.kind in ("builtin", "llamacpp"):
-        from harness.models.llamacpp import LlamaCppGenerator
+        from tl_eval.harness.models.llamacpp import LlamaCppGenerator
 
         return LlamaCppGenerator(spec)
     if spec.kind == "hf":
-        from harness.models.hf import HFGenerator
+        from tl_eval.harness.models.hf import HFGenerator
 
         return HFGenerator(spec)
     if spec.kind == "openai":
-        from harness.models.openai_backend import OpenAIGenerator
+        from tl_eval.harness.models.openai_backend import OpenAIGenerator
 
         return OpenAIGenerator(spec)
     if spec.kind == "vllm":
-        from harness.models.vllm_backend import VLLMGenerator
+        from tl_eval.harness.models.vllm_backend import VLLMGenerator
 
         return VLLMGenerator(spec)
     if spec.kind == "scripted":
-        from harness.models.scripted import ScriptedGenerator
+        from tl_eval.harness.models.scripted import ScriptedGenerator
 
         return ScriptedGenerator(spec)
     raise ModelError(f"no backend for kind {spec.kind!r}", None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
-from harness.types import Generation, GenerationRequest
+from tl_eval.harness.types import Generation, GenerationRequest
 
 
 def split_prefill(messages) -> tuple[list[dict], str]:

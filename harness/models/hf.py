@@ -9,12 +9,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from harness.errors import ConfigError, ModelError
-from harness.models.base import Generator, split_prefill
-from harness.models.files import fingerprint_file
-from harness.models.seeds import request_seed
-from harness.models.spec import ModelSpec, int_option
-from harness.types import Generation, GenerationRequest
+from tl_eval.harness.errors import ConfigError, ModelError
+from tl_eval.harness.models.base import Generator, split_prefill
+from tl_eval.harness.models.files import fingerprint_file
+from tl_eval.harness.models.seeds import request_seed
+from tl_eval.harness.models.spec import ModelSpec, int_option
+from tl_eval.harness.types import Generation, GenerationRequest
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth")
 _DTYPES = ("auto", "float32", "bfloat16", "float16")

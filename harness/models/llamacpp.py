@@ -9,13 +9,13 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from harness.errors import ConfigError, ModelError
-from harness.models.base import Generator, split_prefill
-from harness.models.builtin import builtin_path
-from harness.models.files import fingerprint_file
-from harness.models.seeds import request_seed
-from harness.models.spec import ModelSpec, float_option, int_option
-from harness.types import Generation, GenerationRequest
+from tl_eval.harness.errors import ConfigError, ModelError
+from tl_eval.harness.models.base import Generator, split_prefill
+from tl_eval.harness.models.builtin import builtin_path
+from tl_eval.harness.models.files import fingerprint_file
+from tl_eval.harness.models.seeds import request_seed
+from tl_eval.harness.models.spec import ModelSpec, float_option, int_option
+from tl_eval.harness.types import Generation, GenerationRequest
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def check_complete(path: Path, fix: str) -> None:
 
     llama.cpp would notice only when it loads the weights, after the run has started.
     """
-    from harness.models.gguf_file import GGUFFormatError, expected_size
+    from tl_eval.harness.models.gguf_file import GGUFFormatError, expected_size
 
     size = path.stat().st_size
     try:

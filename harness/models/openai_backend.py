@@ -12,11 +12,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import httpx
 
-from harness.errors import ModelError
-from harness.models.base import Generator, split_prefill
-from harness.models.seeds import request_seed
-from harness.models.spec import ModelSpec, float_option, int_option, openai_endpoint
-from harness.types import Generation, GenerationRequest
+from tl_eval.harness.errors import ModelError
+from tl_eval.harness.models.base import Generator, split_prefill
+from tl_eval.harness.models.seeds import request_seed
+from tl_eval.harness.models.spec import ModelSpec, float_option, int_option, openai_endpoint
+from tl_eval.harness.types import Generation, GenerationRequest
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ import re
 import time
 from collections.abc import Callable, Sequence
 
-from harness.errors import ConfigError
-from harness.models.base import Generator, split_prefill
-from harness.models.spec import ModelSpec
-from harness.types import Generation, GenerationRequest, Message
+from tl_eval.harness.errors import ConfigError
+from tl_eval.harness.models.base import Generator, split_prefill
+from tl_eval.harness.models.spec import ModelSpec
+from tl_eval.harness.types import Generation, GenerationRequest, Message
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _TOKEN_RE = re.compile(r"\S+")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from harness.types import GenerationRequest
+from tl_eval.harness.types import GenerationRequest
 
 
 def request_seed(request: GenerationRequest) -> int:

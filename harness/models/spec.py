@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-from harness.errors import ConfigError
+from tl_eval.harness.errors import ConfigError
 
 DEFAULT_FROZEN = "builtin:qwen2.5-coder-0.5b-instruct"
 FROZEN_ENV = "TL_EVAL_FROZEN_EXECUTOR"

@@ -10,12 +10,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ModelError
-from harness.models.base import Generator
-from harness.models.hf import _dir_digest
-from harness.models.seeds import request_seed
-from harness.models.spec import ModelSpec, float_option, int_option
-from harness.types import Generation, GenerationRequest
+from tl_eval.harness.errors import ModelError
+from tl_eval.harness.models.base import Generator
+from tl_eval.harness.models.hf import _dir_digest
+from tl_eval.harness.models.seeds import request_seed
+from tl_eval.harness.models.spec import ModelSpec, float_option, int_option
+from tl_eval.harness.types import Generation, GenerationRequest
 
 
 def _gpu_count() -> int:

@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from harness.errors import OutputError
-from harness.models.base import Generator
-from harness.types import Generation, GenerationRequest, Verdict
+from tl_eval.harness.errors import OutputError
+from tl_eval.harness.models.base import Generator
+from tl_eval.harness.types import Generation, GenerationRequest, Verdict
 
 # `created` defaults to an expression every SQLite 3 has: unixepoch('subsec') needs 3.42 and is NULL
 # before it. Rows are written with Python's time anyway, so caches created by older versions get it too.

@@ -13,9 +13,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from harness.errors import ConfigError
-from harness.metrics.masking import mask_trace
-from harness.perturb import CODE_KINDS, MATH_KINDS, perturb_any, split_steps
+from tl_eval.harness.errors import ConfigError
+from tl_eval.harness.metrics.masking import mask_trace
+from tl_eval.harness.perturb import CODE_KINDS, MATH_KINDS, perturb_any, split_steps
 
 CONDITION_NAMES = ("full", "none", "truncated", "corrupted", "filler", "mismatched", "paraphrased", "masked")
 FAITHFULNESS_SET: tuple[str, ...] = (

@@ -13,20 +13,20 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from harness.config import RunConfig
-from harness.metrics.leakage import trace_leaks
-from harness.models.base import Generator
-from harness.pipeline.cache import Cache, CachedGenerator
-from harness.pipeline.interventions import (
+from tl_eval.harness.config import RunConfig
+from tl_eval.harness.metrics.leakage import trace_leaks
+from tl_eval.harness.models.base import Generator
+from tl_eval.harness.pipeline.cache import Cache, CachedGenerator
+from tl_eval.harness.pipeline.interventions import (
     Condition,
     apply_condition,
     derangement,
     paraphrase_messages,
 )
-from harness.pipeline.trace import Trace, extract_trace, planner_messages, read_turn
-from harness.task import Task, canonical
-from harness.types import Generation, GenerationRequest, Problem, SamplingParams, Verdict
-from harness.writes import atomic_write
+from tl_eval.harness.pipeline.trace import Trace, extract_trace, planner_messages, read_turn
+from tl_eval.harness.task import Task, canonical
+from tl_eval.harness.types import Generation, GenerationRequest, Problem, SamplingParams, Verdict
+from tl_eval.harness.writes import atomic_write
 
 
 @dataclass

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from harness.metrics.faithfulness import faithfulness_metrics
-from harness.metrics.paired import paired_bootstrap_ci, uplift_stats
-from harness.metrics.passk import pass_at_k_mean
-from harness.pipeline.run import TaskRun, status_counts
+from tl_eval.harness.metrics.faithfulness import faithfulness_metrics
+from tl_eval.harness.metrics.paired import paired_bootstrap_ci, uplift_stats
+from tl_eval.harness.metrics.passk import pass_at_k_mean
+from tl_eval.harness.pipeline.run import TaskRun, status_counts
 
 
 def _rates(records: Sequence[dict], ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

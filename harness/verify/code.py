@@ -10,11 +10,11 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
-from harness.errors import ConfigError, SandboxUnavailable
-from harness.types import Verdict
-from harness.verify.code_job import CodeJob
-from harness.verify.sandbox import tiers
-from harness.verify.sandbox.pool import Pool, WorkerHandle, remove_stale
+from tl_eval.harness.errors import ConfigError, SandboxUnavailable
+from tl_eval.harness.types import Verdict
+from tl_eval.harness.verify.code_job import CodeJob
+from tl_eval.harness.verify.sandbox import tiers
+from tl_eval.harness.verify.sandbox.pool import Pool, WorkerHandle, remove_stale
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from harness.errors import ConfigError, DataError
+from tl_eval.harness.errors import ConfigError, DataError
 
 PIPELINES = ("strict", "flexible")
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from harness.errors import ConfigError, DataError
-from harness.types import Verdict
-from harness.verify.math_extract import (
+from tl_eval.harness.errors import ConfigError, DataError
+from tl_eval.harness.types import Verdict
+from tl_eval.harness.verify.math_extract import (
     check_pipeline,
     extract_flexible,
     extract_strict,
@@ -295,7 +295,7 @@ class MathVerifyPool:
         self,
         size: int = 1,
         timeout_s: float = 5.0,
-        fn: str = "harness.verify.math_grader:math_verify_equal",
+        fn: str = "tl_eval.harness.verify.math_grader:math_verify_equal",
         memory_limit: int = _MEMORY_LIMIT_BYTES,
     ):
         self.size, self.timeout_s, self.fn, self.memory_limit = size, timeout_s, fn, memory_limit
@@ -376,7 +376,7 @@ class MathVerifyPool:
             results[w.job] = ("error", 0.0, f"math-verify worker died (exit code {code})")
 
     def _spawn(self) -> None:
-        code = "from harness.verify.math_grader import _worker_entry; _worker_entry()"
+        code = "from tl_eval.harness.verify.math_grader import _worker_entry; _worker_entry()"
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         proc = subprocess.Popen(
             [sys.executable, "-c", code, self.fn, str(self.memory_limit), str(self.timeout_s + _CPU_GRACE_S)],

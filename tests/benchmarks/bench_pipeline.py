@@ -13,14 +13,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.config import RunConfig
-from harness.evaluate import prepare, run
-from harness.models import parse_spec
-from harness.models.llamacpp import gguf_path
-from harness.models.seeds import request_seed
-from harness.results import load_samples
-from harness.task import get_task
-from harness.types import GenerationRequest, SamplingParams
+from tl_eval.harness.config import RunConfig
+from tl_eval.harness.evaluate import prepare, run
+from tl_eval.harness.models import parse_spec
+from tl_eval.harness.models.llamacpp import gguf_path
+from tl_eval.harness.models.seeds import request_seed
+from tl_eval.harness.results import load_samples
+from tl_eval.harness.task import get_task
+from tl_eval.harness.types import GenerationRequest, SamplingParams
 
 MODEL = "builtin:qwen2.5-coder-0.5b-instruct"
 

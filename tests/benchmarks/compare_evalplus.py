@@ -34,12 +34,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.config import RunConfig, default_data_dir
-from harness.evaluate import prepare, run
-from harness.models import parse_spec
-from harness.models.llamacpp import gguf_path
-from harness.results import load_samples
-from harness.task import get_task
+from tl_eval.harness.config import RunConfig, default_data_dir
+from tl_eval.harness.evaluate import prepare, run
+from tl_eval.harness.models import parse_spec
+from tl_eval.harness.models.llamacpp import gguf_path
+from tl_eval.harness.results import load_samples
+from tl_eval.harness.task import get_task
 
 MODEL = "builtin:qwen2.5-coder-0.5b-instruct"
 EVALPLUS_MAX_TOKENS = 768  # evalplus's DecoderBase default; the openai backend does not let codegen change it

@@ -1,5 +1,5 @@
 """TraceLift-Groups: seed problems with a reference trace and a bank of labelled, localized negatives."""
 
-from training.groups.schema import RUBRIC_DIMS, GroupRow, Trace, read_groups, write_groups
+from tl_eval.training.groups.schema import RUBRIC_DIMS, GroupRow, Trace, read_groups, write_groups
 
 __all__ = ["RUBRIC_DIMS", "GroupRow", "Trace", "read_groups", "write_groups"]

@@ -7,13 +7,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.models.base import Generator
-from harness.perturb import ALL_KINDS, perturb
-from training.groups.labels import negative_rubric, positive_rubric
-from training.groups.reference import gsm8k_trace, mbpp_rule_plan
-from training.groups.schema import GroupRow, Trace
-from training.groups.seeds import Seed, load_seeds
-from training.groups.writer import write_plans, write_wrong_strategies
+from tl_eval.harness.models.base import Generator
+from tl_eval.harness.perturb import ALL_KINDS, perturb
+from tl_eval.training.groups.labels import negative_rubric, positive_rubric
+from tl_eval.training.groups.reference import gsm8k_trace, mbpp_rule_plan
+from tl_eval.training.groups.schema import GroupRow, Trace
+from tl_eval.training.groups.seeds import Seed, load_seeds
+from tl_eval.training.groups.writer import write_plans, write_wrong_strategies
 
 
 @dataclass

@@ -6,7 +6,7 @@ dimensions its defect damages; the rest stay at 4 because the perturbation is lo
 
 from __future__ import annotations
 
-from training.groups.schema import MAX_LABEL, RUBRIC_DIMS, rubric_total
+from tl_eval.training.groups.schema import MAX_LABEL, RUBRIC_DIMS, rubric_total
 
 NEGATIVE_LABELS: dict[str, dict[str, dict[str, int]]] = {
     "math": {

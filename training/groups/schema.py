@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness.errors import DataError
+from tl_eval.harness.errors import DataError
 
 RUBRIC_DIMS: dict[str, tuple[str, ...]] = {
     "code": ("task_understanding", "plan_quality", "step_coherence", "action_support", "non_leakage"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from harness.models.base import Generator
-from harness.types import GenerationRequest, SamplingParams
+from tl_eval.harness.models.base import Generator
+from tl_eval.harness.types import GenerationRequest, SamplingParams
 
 SYSTEM = "You write short, numbered reasoning plans. You never write code and never state a final answer."
 
@@ -34,7 +34,7 @@ Do not say that it is wrong. Output only the plan."""
 
 def open_writer(spec: str) -> Generator:
     """A Generator for `spec` through the harness's model factory (any backend), checked before use."""
-    from harness.models import load_generator, preflight
+    from tl_eval.harness.models import load_generator, preflight
 
     preflight(spec)
     return load_generator(spec)

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from harness.errors import ConfigError
+from tl_eval.harness.errors import ConfigError
 
 MODES = ("exec-only", "tracelift")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.errors import DataError
-from harness.task import Task
-from harness.types import Problem
+from tl_eval.harness.errors import DataError
+from tl_eval.harness.task import Task
+from tl_eval.harness.types import Problem
 
 
 def select_problems(problems: Sequence[Problem], offset: int, limit: int | None) -> list[Problem]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.errors import ConfigError, ModelError
+from tl_eval.harness.errors import ConfigError, ModelError
 
 TINY = "random:tiny"
 SMOLLM2 = "builtin:smollm2-135m-instruct"
@@ -12,7 +12,7 @@ SMOLLM2 = "builtin:smollm2-135m-instruct"
 
 def base_dir(spec: str, output: Path, seed: int = 0) -> Path:
     """A local model directory for the planner spec; the random test model is written under `output/base`."""
-    from training.reason_rm.backbone import smollm2_dir, smollm2_tokenizer, tiny_config
+    from tl_eval.training.reason_rm.backbone import smollm2_dir, smollm2_tokenizer, tiny_config
 
     if spec == SMOLLM2:
         return smollm2_dir()  # the fp32 copy of the packaged GGUF, made once (shared with the Reason RM)

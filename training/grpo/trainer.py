@@ -6,17 +6,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.config import RunConfig, default_cache_dir, default_data_dir
-from harness.errors import ConfigError
-from harness.pipeline.cache import Cache
-from harness.task import Task, get_task
-from harness.types import SamplingParams
-from training.executor_client import ExecutorClient
-from training.grpo.callbacks import CheckpointExtras, MetricsLogger, truncate_metrics, write_extras
-from training.grpo.config import TrainConfig
-from training.grpo.dataset import build_dataset, select_problems
-from training.grpo.planner import base_dir, load_planner
-from training.rewards import PlannerReward
+from tl_eval.harness.config import RunConfig, default_cache_dir, default_data_dir
+from tl_eval.harness.errors import ConfigError
+from tl_eval.harness.pipeline.cache import Cache
+from tl_eval.harness.task import Task, get_task
+from tl_eval.harness.types import SamplingParams
+from tl_eval.training.executor_client import ExecutorClient
+from tl_eval.training.grpo.callbacks import CheckpointExtras, MetricsLogger, truncate_metrics, write_extras
+from tl_eval.training.grpo.config import TrainConfig
+from tl_eval.training.grpo.dataset import build_dataset, select_problems
+from tl_eval.training.grpo.planner import base_dir, load_planner
+from tl_eval.training.rewards import PlannerReward
 
 
 @dataclass
@@ -39,7 +39,7 @@ def configure_task(task: Task, cfg: TrainConfig) -> None:
                     grader_timeout_s=cfg.grader_timeout_s, sandbox_tier=cfg.sandbox_tier,
                     allow_unsandboxed=cfg.allow_unsandboxed)
     try:
-        from harness.evaluate import task_options
+        from tl_eval.harness.evaluate import task_options
 
         task.configure(**task_options(run))
     except ImportError:  # the sandbox package is not importable: math tasks need only the grader options
@@ -100,12 +100,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, scorer=None, executor=None,
     data_dir = Path(cfg.data_dir) if cfg.data_dir else default_data_dir()
     problems = select_problems(task.load(data_dir, cfg.split), cfg.offset, cfg.limit)
     if executor is None:
-        from harness.models import load_generator, preflight
+        from tl_eval.harness.models import load_generator, preflight
 
         preflight(cfg.executor, frozen=cfg.frozen_executor)
         executor = load_generator(cfg.executor, frozen=cfg.frozen_executor, **cfg.executor_options)
     if cfg.mode == "tracelift" and scorer is None:
-        from training.reason_rm import load_scorer
+        from tl_eval.training.reason_rm import load_scorer
 
         scorer = load_scorer(cfg.rm)
     output.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import ConfigError, ModelError
+from tl_eval.harness.errors import ConfigError, ModelError
 
 SMOLLM2_SPEC = "builtin:smollm2-135m-instruct"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"

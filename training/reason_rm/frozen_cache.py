@@ -13,8 +13,8 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from training.reason_rm.encode import encode
-from training.reason_rm.model import ReasonRM, RMOutput
+from tl_eval.training.reason_rm.encode import encode
+from tl_eval.training.reason_rm.model import ReasonRM, RMOutput
 
 
 def _decoder(rm: ReasonRM):

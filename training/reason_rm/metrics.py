@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
-from training.groups.schema import GroupRow
+from tl_eval.training.groups.schema import GroupRow
 
 # (traces, problems, task_type) -> (scores, predicted totals or None)
 ScoreFn = Callable[[Sequence[str], Sequence[str], str], tuple[list[float], list[float] | None]]

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from harness.config import default_data_dir
-from harness.errors import DataError
-from harness.task import Task, get_task
+from tl_eval.harness.config import default_data_dir
+from tl_eval.harness.errors import DataError
+from tl_eval.harness.task import Task, get_task
 
 REQUIRED = ("problem_id", "trace")
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
-from training.reason_rm.encode import encode
-from training.reason_rm.model import ReasonRM
+from tl_eval.training.reason_rm.encode import encode
+from tl_eval.training.reason_rm.model import ReasonRM
 
 
 @dataclass
@@ -54,7 +54,7 @@ class RMScorer:
 
 def load_scorer(path, device=None, batch_size: int = 8) -> RMScorer:
     """An RMScorer for a saved RM directory, on `device` (CUDA when available, else CPU)."""
-    from training.reason_rm.store import load_rm
+    from tl_eval.training.reason_rm.store import load_rm
 
     rm, tok, cfg = load_rm(path, device)
     return RMScorer(rm, tok, cfg.max_length, batch_size)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
-from harness.errors import ModelError
-from training.reason_rm.backbone import load_backbone
-from training.reason_rm.model import ReasonRM
+from tl_eval.harness.errors import ModelError
+from tl_eval.training.reason_rm.backbone import load_backbone
+from tl_eval.training.reason_rm.model import ReasonRM
 
 FORMAT = "tl-eval-reason-rm"
 VERSION = 1

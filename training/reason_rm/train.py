@@ -12,15 +12,15 @@ from pathlib import Path
 
 import torch
 
-from harness.errors import ConfigError
-from training.groups.schema import RUBRIC_DIMS, GroupRow, Trace, read_groups
-from training.reason_rm.backbone import load_backbone
-from training.reason_rm.encode import encode
-from training.reason_rm.frozen_cache import FrozenCache, split_index
-from training.reason_rm.metrics import heldout_metrics, length_score_fn
-from training.reason_rm.model import ReasonRM, rm_loss
-from training.reason_rm.scorer import RMScorer
-from training.reason_rm.store import RMConfig, hidden_size_of, save_rm, wrap_lora
+from tl_eval.harness.errors import ConfigError
+from tl_eval.training.groups.schema import RUBRIC_DIMS, GroupRow, Trace, read_groups
+from tl_eval.training.reason_rm.backbone import load_backbone
+from tl_eval.training.reason_rm.encode import encode
+from tl_eval.training.reason_rm.frozen_cache import FrozenCache, split_index
+from tl_eval.training.reason_rm.metrics import heldout_metrics, length_score_fn
+from tl_eval.training.reason_rm.model import ReasonRM, rm_loss
+from tl_eval.training.reason_rm.scorer import RMScorer
+from tl_eval.training.reason_rm.store import RMConfig, hidden_size_of, save_rm, wrap_lora
 
 
 @dataclass

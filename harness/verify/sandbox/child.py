@@ -11,8 +11,8 @@ import builtins
 import sys
 import traceback
 
-from harness.verify.sandbox import codec
-from harness.verify.sandbox.protocol import FrameReader, read_frame_blocking, write_frame
+from . import codec
+from .protocol import FrameReader, read_frame_blocking, write_frame
 
 EXCERPT = 2000
 NAME_CHARS = 200  # type names and messages are the candidate's text: bounded before they are encoded

@@ -10,7 +10,7 @@ import os
 import resource
 from typing import NamedTuple
 
-from harness.verify.sandbox import landlock
+from . import landlock
 
 JOB_DIR = "job"
 # Without a memory cgroup the job's memory is bounded by this many processes of RLIMIT_AS each.

@@ -13,8 +13,8 @@ import signal
 import time
 import traceback
 
-from harness.verify.sandbox import codec
-from harness.verify.sandbox.protocol import FrameError, FrameReader, write_frame
+from . import codec
+from .protocol import FrameError, FrameReader, write_frame
 
 EXCERPT = 2000
 

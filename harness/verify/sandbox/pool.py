@@ -14,8 +14,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from harness.verify.sandbox import cgroups, cleanup, tiers
-from harness.verify.sandbox.protocol import FrameError, FrameReader, pack, write_all
+from . import cgroups, cleanup, tiers
+from .protocol import FrameError, FrameReader, pack, write_all
 
 START_TIMEOUT_S = 60.0
 PIPELINE_DEPTH = 2  # jobs queued on a worker at once

@@ -17,10 +17,10 @@ import signal
 import sys
 import time
 
-from harness.verify.sandbox import allowlist, judge, landlock, seccomp
-from harness.verify.sandbox.confine import NPROC_WITHOUT_CGROUP, ChildLimits
-from harness.verify.sandbox.protocol import FrameReader, read_frame_blocking, write_frame
-from harness.verify.sandbox.zygote import Unhealthy, ZygoteLink
+from . import allowlist, judge, landlock, seccomp
+from .confine import NPROC_WITHOUT_CGROUP, ChildLimits
+from .protocol import FrameReader, read_frame_blocking, write_frame
+from .zygote import Unhealthy, ZygoteLink
 
 # Modules candidates commonly import, loaded once here so each forked child finds them in sys.modules. Every
 # extension module the worker holds makes each fork and exit slower (page tables and mappings are copied and torn

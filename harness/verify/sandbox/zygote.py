@@ -19,9 +19,9 @@ import sys
 import time
 import traceback
 
-from harness.verify.sandbox import cleanup, landlock
-from harness.verify.sandbox.child import serve
-from harness.verify.sandbox.confine import ChildLimits, confine
+from . import cleanup, landlock
+from .child import serve
+from .confine import ChildLimits, confine
 
 _MSG_BYTES = 1 << 16
 _PR_SET_PDEATHSIG, _PR_SET_CHILD_SUBREAPER = 1, 36

@@ -1,7 +1,7 @@
 """The lm-eval model `tl-pair`: a planner writes a trace for each lm-eval prompt, a frozen executor answers it.
 
 lm-eval's own filters and metrics score the executor's text. Importing this module registers the model with
-lm-eval's registry; `python -m tl_lmeval` (or `tl-eval lm-eval`) is the `lm_eval` command with it registered.
+lm-eval's registry; `python -m tl_eval.lmeval` (or `tl-eval lm-eval`) is the `lm_eval` command with it registered.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 from tqdm.auto import tqdm
 
-from harness.config import DEFAULT_FROZEN, default_cache_dir
-from harness.errors import ConfigError
-from harness.models import load_generator, parse_spec, preflight
-from harness.pipeline.cache import Cache, CachedGenerator
-from harness.pipeline.interventions import Condition, apply_condition, derangement, parse_conditions
-from harness.pipeline.trace import extract_trace
-from harness.types import Generation, GenerationRequest, SamplingParams
+from tl_eval.harness.config import DEFAULT_FROZEN, default_cache_dir
+from tl_eval.harness.errors import ConfigError
+from tl_eval.harness.models import load_generator, parse_spec, preflight
+from tl_eval.harness.pipeline.cache import Cache, CachedGenerator
+from tl_eval.harness.pipeline.interventions import Condition, apply_condition, derangement, parse_conditions
+from tl_eval.harness.pipeline.trace import extract_trace
+from tl_eval.harness.types import Generation, GenerationRequest, SamplingParams
 
-from tl_lmeval import prompts
+from tl_eval.lmeval import prompts
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""`python -m tl_lmeval ARGS`: lm-eval's command line with the `tl-pair` model registered."""
+"""`python -m tl_eval.lmeval ARGS`: lm-eval's command line with the `tl-pair` model registered."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ def main(argv: list[str] | None = None) -> None:
         from lm_eval.__main__ import cli_evaluate
     except ImportError:
         sys.exit("error: lm-eval is not installed\n  fix: pip install 'tl-eval[lmeval]'")
-    import tl_lmeval.model  # noqa: F401  (registers the model)
+    import tl_eval.lmeval.model  # noqa: F401  (registers the model)
 
     saved = sys.argv
     if argv is not None:  # lm-eval's parser reads sys.argv itself

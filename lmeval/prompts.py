@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from harness.types import Message
+from tl_eval.harness.types import Message
 
 # Same wording as tl-eval's own tasks, made generic: lm-eval contexts may hold few-shot examples before the
 # problem, so the planner is pointed at the last one.

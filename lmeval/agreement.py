@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from harness.errors import DataError
+from tl_eval.harness.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def compare_gsm8k(lm_rows: dict[int, dict], tl_records: list[dict], filter_name:
                   condition: str = "full", metric: str = "exact_match", math_pipeline: str = "strict",
                   grader_timeout_s: float = 5.0) -> list[ProblemAgreement]:
     """Match lm-eval doc i with tl-eval problem `gsm8k/i` (condition, sample 0) and explain every disagreement."""
-    from harness.verify.math_grader import MathGrader, extract_answer
+    from tl_eval.harness.verify.math_grader import MathGrader, extract_answer
 
     tl_by_id = {r["problem_id"]: r for r in tl_records if r["condition"] == condition and r["sample_index"] == 0}
     pairs = [(doc_id, row, tl_by_id[f"gsm8k/{doc_id}"]) for doc_id, row in sorted(lm_rows.items())

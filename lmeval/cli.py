@@ -15,8 +15,8 @@ import click
               help="Benchmark data the run used (to reload prompts); default: the run's own setting.")
 def export(run_dir: str, fmt: str, output: str | None, data_dir: str | None) -> None:
     """Write a run in lm-eval's results layout: results_<timestamp>.json and samples_<task>_<timestamp>.jsonl."""
-    from harness.errors import TLEvalError
-    from tl_lmeval.export import export_run
+    from tl_eval.harness.errors import TLEvalError
+    from tl_eval.lmeval.export import export_run
 
     try:
         result = export_run(run_dir, output, data_dir)
@@ -38,7 +38,7 @@ def lm_eval_cmd(lm_eval_args: tuple[str, ...]) -> None:
 
     tl-eval lm-eval --model tl-pair --model_args planner=SPEC,executor=SPEC --tasks gsm8k
     """
-    from tl_lmeval.__main__ import main
+    from tl_eval.lmeval.__main__ import main
 
     main(list(lm_eval_args))
 

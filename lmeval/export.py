@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from harness.config import RunConfig
-from harness.errors import DataError
-from harness.results import load_results, load_samples
-from harness.types import Problem
+from tl_eval.harness.config import RunConfig
+from tl_eval.harness.errors import DataError
+from tl_eval.harness.results import load_results, load_samples
+from tl_eval.harness.types import Problem
 
 # Directions of tl-eval's metric names; a name not listed gets None ("no arrow" in lm-eval's table).
 _HIGHER_IS_BETTER = {
@@ -60,7 +60,7 @@ def _timestamp(created: str | None) -> tuple[str, float]:
 
 def _problems(task: str, cfg: dict, data_dir: str | None):
     """The run's problems, reloaded for their prompts and gold answers (the run directory keeps only ids)."""
-    from harness.evaluate import load_task_problems
+    from tl_eval.harness.evaluate import load_task_problems
 
     config = RunConfig(tasks=[task], planner="-", data_dir=data_dir or cfg.get("data_dir"),
                        math_pipeline=cfg.get("math_pipeline", "strict"))
