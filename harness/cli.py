@@ -334,10 +334,10 @@ def verify_cmd(task_name, samples, out, k_values, data_dir, sandbox_tier, allow_
                                 f"use ids as `tl-eval` writes them, e.g. {problems[0].problem_id!r}")
             text = row.get("solution")
             if text is None:
-                text = row["completion"] if task.task_type == "math" else problem.prompt + row["completion"]
+                text = task.completion_solution(problem, row["completion"])
             chosen.append(problem)
             outputs.append(text)
-            artifacts.append(text if task.task_type == "code" else task.extract(problem, text))
+            artifacts.append(task.solution_artifact(problem, text))
         try:
             verdicts = task.verify(chosen, artifacts, outputs)
         finally:
@@ -383,15 +383,15 @@ def selfcheck_cmd(task_names, data_dir, limit, sandbox_tier, allow_unsandboxed) 
         for task, problems, _ in load_task_problems(cfg.tasks, cfg):
             refs = [task.reference_artifact(p) for p in problems]
             outputs = [r or "" for r in refs]
-            artifacts = [r if task.task_type == "code" else task.extract(p, r or "") for p, r in zip(problems, refs)]
+            artifacts = [task.solution_artifact(p, r or "") for p, r in zip(problems, refs)]
             try:
                 verdicts = task.verify(problems, artifacts, outputs)
-                tier = task.verifier().tier if task.task_type == "code" else None
+                note = task.verifier_note()
             finally:
                 task.close()
             bad = [(p, v) for p, v in zip(problems, verdicts) if not v.passed]
             click.echo(f"{task.name}: {len(problems) - len(bad)}/{len(problems)} references pass"
-                       + (f" (sandbox tier: {tier})" if tier else ""))
+                       + (f" ({note})" if note else ""))
             for p, v in bad:
                 why = v.failing_test or v.details.get("reason") or (v.stderr.strip().splitlines() or [""])[-1]
                 click.echo(f"  FAIL {p.problem_id}: {v.status}: {why}"[:300])

@@ -93,7 +93,7 @@ def prepare(config: RunConfig) -> Prepared:
         paraphraser_spec = parse_spec(config.paraphraser, frozen=config.frozen_executor)
     tasks = load_task_problems(config.tasks, config)
     code_verifier = None
-    if any(t.task_type == "code" for t, _, _ in tasks):
+    if any(t.uses_sandbox for t, _, _ in tasks):
         from tl_eval.harness.verify.code import CodeVerifier
 
         # Started now: its tier probe is a precondition, and all code tasks of the run share its workers.

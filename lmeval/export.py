@@ -87,10 +87,6 @@ def _doc(problem: Problem) -> dict:
     return doc
 
 
-def _target(problem: Problem) -> str:
-    return str(problem.answer if problem.task_type == "math" else (problem.reference or ""))
-
-
 def _stderr(values: list[float]) -> float | str:
     """Standard error of a mean, as lm-eval's `mean_stderr` computes it (sample stdev / sqrt(n))."""
     n = len(values)
@@ -125,7 +121,7 @@ def _task_rows(task_obj, problems: dict[str, Problem], problem_ids: list[str], r
                 raise DataError(f"problem {pid!r} of the run is not in the task's data any more",
                                 "pass --data-dir with the data the run used")
             prompt = _prompt_text(task_obj.executor_messages(problem, recs[0].get("executor_trace")))
-            doc, target = _doc(problem), _target(problem)
+            doc, target = _doc(problem), task_obj.gold_target(problem)
             rate = sum(bool(r.get("passed")) for r in recs) / len(recs)
             rates[cond].append(rate)
             artifacts = [r.get("artifact") if r.get("artifact") is not None else "[invalid]" for r in recs]

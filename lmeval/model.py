@@ -22,7 +22,8 @@ from tl_eval.harness.models import load_generator, parse_spec, preflight
 from tl_eval.harness.pipeline.cache import Cache, CachedGenerator
 from tl_eval.harness.pipeline.interventions import Condition, apply_condition, derangement, parse_conditions
 from tl_eval.harness.pipeline.trace import extract_trace
-from tl_eval.harness.types import Generation, GenerationRequest, SamplingParams
+from tl_eval.harness.types import Generation, GenerationRequest, Problem, SamplingParams
+from tl_eval.tasks.registry import rules_task
 
 from tl_eval.lmeval import prompts
 
@@ -97,8 +98,7 @@ def parse_settings(**kwargs: Any) -> PairSettings:
     for key, minimum in (("planner_max_tokens", 1), ("executor_max_tokens", 1), ("seed", 0), ("n_threads", 1)):
         if kwargs.get(key) is not None:
             values[key] = _as_int(key, kwargs[key], minimum)
-    if values.get("task_type", "math") not in ("math", "code"):
-        raise ConfigError(f"tl-pair model arg task_type={values['task_type']!r}", "use task_type=math or task_type=code")
+    rules_task(values.get("task_type", "math"))  # raises ConfigError naming the known types
     return replace(settings, **values)
 
 
@@ -192,8 +192,10 @@ class TLPairLM(LM):
                 executor_trace, intervention = None, None
             else:
                 other = partner.get(str(i))
-                iv = apply_condition(cond, planned["trace"], task_type=s.task_type, seed=s.seed,
-                                     problem_id=_problem_key(req, context), sample_index=index,
+                rules = rules_task(s.task_type)
+                problem = Problem(_problem_key(req, context), rules.name, rules.task_type, context)
+                iv = apply_condition(cond, planned["trace"], task=rules, problem=problem, seed=s.seed,
+                                     sample_index=index,
                                      mismatched_trace=traces[int(other)]["trace"] if other is not None else None)
                 executor_trace = iv.trace
                 intervention = {"applied": iv.applied, "kind": iv.kind, "note": iv.note}

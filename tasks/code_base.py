@@ -7,6 +7,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from tl_eval.harness.metrics.leakage import leaks_code
+from tl_eval.harness.metrics.masking import mask_code
+from tl_eval.harness.perturb import CODE_KINDS
 from tl_eval.harness.task import Task
 from tl_eval.harness.types import Message, Problem, Verdict
 from tl_eval.harness.verify.code_job import CodeJob, CodeTest
@@ -22,6 +25,9 @@ class CodeTask(Task):
 
     task_type = "code"
     planner_stops = ("```",)  # a plan has no code block: the turn ends where one would start
+    corruption_kinds = CODE_KINDS
+    partial_credit = True
+    uses_sandbox = True
 
     def __init__(self) -> None:
         self.options: dict[str, Any] = {}
@@ -75,8 +81,20 @@ class CodeTask(Task):
                 verdicts[i] = verdict
         return verdicts  # type: ignore[return-value]
 
-    def reference_artifact(self, problem: Problem) -> str | None:
-        return problem.reference
+    def trace_leaks(self, problem: Problem, trace: str) -> bool:
+        return leaks_code(trace, problem.entry_point)
+
+    def mask_trace(self, problem: Problem, trace: str) -> tuple[str, list[tuple[int, int]]] | None:
+        return mask_code(trace, problem.entry_point) if self.trace_leaks(problem, trace) else None
+
+    def solution_artifact(self, problem: Problem, text: str) -> str | None:
+        return text  # a whole program is its own artifact
+
+    def completion_solution(self, problem: Problem, completion: str) -> str:
+        return problem.prompt + completion  # the completion continues the signature prompt
+
+    def verifier_note(self) -> str | None:
+        return f"sandbox tier: {self.verifier().tier}"
 
     def verdict_identity(self) -> dict:
         identity = super().verdict_identity()

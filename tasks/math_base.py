@@ -7,6 +7,9 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from tl_eval.harness.metrics.leakage import leaks_answer_math
+from tl_eval.harness.metrics.masking import mask_math
+from tl_eval.harness.perturb import MATH_KINDS
 from tl_eval.harness.task import Task
 from tl_eval.harness.types import Message, Problem, Verdict
 
@@ -25,6 +28,8 @@ class MathTask(Task):
     """A task whose artifact is a final answer compared with a gold answer."""
 
     task_type = "math"
+    corruption_kinds = MATH_KINDS
+    verdict_reads_output = True  # the grader reads the whole output (e.g. the last boxed answer)
 
     def __init__(self) -> None:
         self.options: dict[str, Any] = {}
@@ -54,6 +59,15 @@ class MathTask(Task):
             if artifact is None and verdict.status != "no_answer":  # the caller found no answer: that stands
                 verdict.status = "no_answer"
         return verdicts
+
+    def trace_leaks(self, problem: Problem, trace: str) -> bool:
+        return problem.answer is not None and leaks_answer_math(trace, problem.answer)
+
+    def mask_trace(self, problem: Problem, trace: str) -> tuple[str, list[tuple[int, int]]] | None:
+        return mask_math(trace, problem.answer) if self.trace_leaks(problem, trace) else None
+
+    def gold_target(self, problem: Problem) -> str:
+        return problem.answer or ""
 
     def reference_artifact(self, problem: Problem) -> str | None:
         """The reference solution's steps ending in the gold answer boxed, as a perfect executor would write."""

@@ -10,9 +10,10 @@ from fractions import Fraction
 import pytest
 
 from tl_eval.harness.metrics.faithfulness import faithfulness_metrics, summarize
-from tl_eval.harness.metrics.leakage import leakage_metrics, leaks_answer_math, leaks_code, tag_compliant, trace_leaks
+from tl_eval.harness.metrics.leakage import leakage_metrics, leaks_answer_math, leaks_code, tag_compliant
 from tl_eval.harness.perturb import perturb, split_steps
-from tl_eval.harness.pipeline.interventions import apply_condition, derangement, parse_conditions
+from tl_eval.harness.pipeline.interventions import derangement, parse_conditions
+from tests.rules import apply_typed
 from tests.test_perturb import equations, evaluate, gsm8k_traces
 
 N_SAMPLES = 2  # two samples per problem: same trace, differently seeded interventions
@@ -73,7 +74,7 @@ def run(executor, items, conditions="faithfulness"):
     for cond in parse_conditions(conditions):
         for pid, trace, gold in items:
             for i in range(N_SAMPLES):
-                iv = apply_condition(
+                iv = apply_typed(
                     cond, trace, task_type="math", seed=0, problem_id=pid, sample_index=i,
                     mismatched_trace=traces[partner[pid]],
                 )  # fmt: skip
@@ -136,7 +137,7 @@ def test_executor_that_copies_a_leaked_answer_is_caught_by_leakage_rate():
             stem = perturb(stem, "answer_leak", random.Random(j), answer=gold).text
         items.append((pid, stem, gold))
     outcomes, _, _ = run(copier, items, "full,none")
-    leaks = {(pid, i): trace_leaks(t, task_type="math", answer=g) for pid, t, g in items for i in range(N_SAMPLES)}
+    leaks = {(pid, i): leaks_answer_math(t, g) for pid, t, g in items for i in range(N_SAMPLES)}
     rates = leakage_metrics(leaks, {k: True for k in leaks})
     m = faithfulness_metrics(outcomes)
     # Every success is a leaking trace, and the leakage rate accounts for the whole pass rate.

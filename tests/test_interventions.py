@@ -9,12 +9,12 @@ from tl_eval.harness.perturb import CODE_KINDS, MATH_KINDS, split_steps
 from tl_eval.harness.pipeline.interventions import (
     FAITHFULNESS_SET,
     Condition,
-    apply_condition,
     derangement,
     filler,
     paraphrase_messages,
     parse_conditions,
 )
+from tests.rules import apply_typed
 from tests.test_perturb import PLANS, gsm8k_traces
 
 FOUR_STEPS = "Step one is here.\nStep two is here.\nStep three is here.\nStep four is here."
@@ -69,7 +69,7 @@ def test_bad_conditions_name_problem_and_fix(text, message):
 def apply(cond: str, trace: str, **kw):
     kw = {"task_type": "math", "seed": 0, "problem_id": "p1", "sample_index": 0, **kw}
     condition = next(c for c in parse_conditions(cond) if c.name == cond.split("@")[0])
-    return apply_condition(condition, trace, **kw)
+    return apply_typed(condition, trace, **kw)
 
 
 def test_full_and_none():

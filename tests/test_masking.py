@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tl_eval.harness.metrics.leakage import leaks_answer_math, leaks_code
-from tl_eval.harness.metrics.masking import PLACEHOLDER, mask_trace
-from tl_eval.harness.pipeline.interventions import FAITHFULNESS_SET, Condition, apply_condition, parse_conditions
+from tl_eval.harness.metrics.masking import PLACEHOLDER
+from tests.rules import apply_typed, mask
+from tl_eval.harness.pipeline.interventions import FAITHFULNESS_SET, Condition, parse_conditions
 
 
 @pytest.mark.parametrize("trace, gold", [
@@ -20,44 +21,44 @@ from tl_eval.harness.pipeline.interventions import FAITHFULNESS_SET, Condition, 
 ])
 def test_math_mask_removes_every_leak(trace, gold):
     assert leaks_answer_math(trace, gold)
-    masked, spans = mask_trace(trace, task_type="math", answer=gold)
+    masked, spans = mask(trace, "math", answer=gold)
     assert spans and PLACEHOLDER in masked
     assert not leaks_answer_math(masked, gold), masked
 
 
 def test_math_mask_keeps_the_method():
     trace = "Multiply 3 by 6 to get 18, then subtract 4."
-    masked, _ = mask_trace(trace, task_type="math", answer="18")
+    masked, _ = mask(trace, "math", answer="18")
     assert masked == f"Multiply 3 by 6 to get {PLACEHOLDER}, then subtract 4."
 
 
 def test_math_no_leak_is_not_applicable():
-    assert mask_trace("Multiply the price by the count.", task_type="math", answer="18") is None
-    assert mask_trace("180 is not the answer", task_type="math", answer="18") is None
+    assert mask("Multiply the price by the count.", "math", answer="18") is None
+    assert mask("180 is not the answer", "math", answer="18") is None
 
 
 def test_code_mask_removes_fences_and_definitions():
     trace = ("Loop over the items and keep a running max.\n```python\ndef biggest(xs):\n    return max(xs)\n```\n"
              "Or: def biggest(xs):\n    m = xs[0]\n    return m\nEdge case: empty list.\nbiggest = lambda xs: max(xs)\n")
     assert leaks_code(trace, "biggest")
-    masked, spans = mask_trace(trace, task_type="code", entry_point="biggest")
+    masked, spans = mask(trace, "code", entry_point="biggest")
     assert not leaks_code(masked, "biggest")
     assert "running max" in masked and "Edge case: empty list." in masked
     assert len(spans) == 3
 
 
 def test_code_unclosed_fence_runs_to_the_end():
-    masked, _ = mask_trace("Plan first.\n```python\ndef f():\n    pass", task_type="code", entry_point="f")
+    masked, _ = mask("Plan first.\n```python\ndef f():\n    pass", "code", entry_point="f")
     assert masked == "Plan first.\n"
 
 
 def test_condition_records_what_was_removed():
     trace = "Add 10 and 8 to get 18."
-    iv = apply_condition(Condition("masked"), trace, task_type="math", seed=0, problem_id="p", sample_index=0,
+    iv = apply_typed(Condition("masked"), trace, task_type="math", seed=0, problem_id="p", sample_index=0,
                          answer="18")
     assert iv.applied and iv.kind == "mask" and iv.removed == [[20, 22]] and "'18'" in iv.note
     assert iv.to_dict()["removed"] == [[20, 22]]
-    iv = apply_condition(Condition("masked"), "Add the two numbers.", task_type="math", seed=0, problem_id="p",
+    iv = apply_typed(Condition("masked"), "Add the two numbers.", task_type="math", seed=0, problem_id="p",
                          sample_index=0, answer="18")
     assert not iv.applied and iv.same_as_full and iv.kind == "not_applicable"
 

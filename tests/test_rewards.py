@@ -44,33 +44,33 @@ def test_tie_rule():
 
 
 def test_math_tracelift_hand_computed():
-    parts = R.tracelift_parts([v("pass"), v("pass"), v("fail")], [v("fail")] * 3, rm=0.8, task_type="math")
+    parts = R.tracelift_parts([v("pass"), v("pass"), v("fail")], [v("fail")] * 3, rm=0.8, partial_credit=False)
     assert parts.uplift == pytest.approx(2 / 3)
     assert parts.reward == pytest.approx(0.5 * 1 + 0.5 * 0.8 * 2 / 3)
     # The trace hurts: e2e fails, uplift = 0 - 1, rm clamped to 1.
-    hurt = R.tracelift_parts([v("fail")] * 3, [v("pass")] * 3, rm=1.7, task_type="math")
+    hurt = R.tracelift_parts([v("fail")] * 3, [v("pass")] * 3, rm=1.7, partial_credit=False)
     assert hurt.reward == pytest.approx(-0.5)
     # A negative RM score is clamped to 0: only the e2e half counts.
-    assert R.tracelift_parts([v("pass")] * 3, [v("fail")] * 3, rm=-0.4, task_type="math").reward == pytest.approx(0.5)
+    assert R.tracelift_parts([v("pass")] * 3, [v("fail")] * 3, rm=-0.4, partial_credit=False).reward == pytest.approx(0.5)
 
 
 def test_code_tracelift_hand_computed():
     # Uplift > 0: hybrid 1.0 + 0.2·0.9 clamps to 1.
-    up = R.tracelift_parts([v("pass"), v("pass"), v("fail")], [v("fail")] * 3, rm=0.9, task_type="code")
+    up = R.tracelift_parts([v("pass"), v("pass"), v("fail")], [v("fail")] * 3, rm=0.9, partial_credit=True)
     assert up.coefficient == 1.0 and up.reward == 1.0
     # Uplift < 0 on code that does not compile: 0 - 0.2·0.5 clamps to 0.
-    down = R.tracelift_parts([v("compile_error")] * 3, [v("pass")] * 3, rm=0.5, task_type="code")
+    down = R.tracelift_parts([v("compile_error")] * 3, [v("pass")] * 3, rm=0.5, partial_credit=True)
     assert down.coefficient == -1.0 and down.reward == 0.0
     # Uplift < 0 above the floor: 0.2 (ran, failed) - 0.2·0.5 = 0.1.
     assert R.tracelift_parts([v("fail")] * 3, [v("pass"), v("fail"), v("fail")], rm=0.5,
-                             task_type="code").reward == pytest.approx(0.1)
+                             partial_credit=True).reward == pytest.approx(0.1)
     # Tie at 1 of 3 each way: coefficient 0.5; e2e fails half its tests: 0.8·0.5 + 0.2 + 0.2·0.6·0.5.
     tie = R.tracelift_parts([v("fail", tests_passed=1, tests_total=2), v("pass"), v("fail")],
-                            [v("pass"), v("fail"), v("fail")], rm=0.6, task_type="code")
+                            [v("pass"), v("fail"), v("fail")], rm=0.6, partial_credit=True)
     assert tie.uplift == 0.0 and tie.coefficient == 0.5
     assert tie.reward == pytest.approx(0.6 + 0.06)
     # Tie at zero successes: no RM credit at all.
-    assert R.tracelift_parts([v("fail")] * 3, [v("fail")] * 3, rm=1.0, task_type="code").reward == pytest.approx(0.2)
+    assert R.tracelift_parts([v("fail")] * 3, [v("fail")] * 3, rm=1.0, partial_credit=True).reward == pytest.approx(0.2)
 
 
 # -- the reward function over the executor client ----------------------------------------------------------

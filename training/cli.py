@@ -136,8 +136,9 @@ def score(rm_dir, samples, data_dir, out, device, batch_size):
     except TLEvalError as exc:
         _fail(exc)
     scores: dict[int, float] = {}
-    for tt in sorted({s.task_type for s in items}):
-        sub = [s for s in items if s.task_type == tt]
+    from tl_eval.training.reason_rm.samples import by_task_type
+
+    for tt, sub in by_task_type(items).items():
         for s, v in zip(sub, scorer.score([s.trace for s in sub], [s.prompt for s in sub], tt)):
             scores[s.line] = v
     lines = [json.dumps({"problem_id": s.problem_id, "sample_index": s.sample_index, "task_type": s.task_type,

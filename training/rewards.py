@@ -52,9 +52,10 @@ def hybrid_exec(verdict: Verdict) -> float:
     return 0.8 * pass_rate(verdict) + bonus
 
 
-def exec_reward(verdict: Verdict, task_type: str) -> float:
-    """The execution-only reward of one executor outcome: math 1/0, code hybrid pass rate."""
-    return hybrid_exec(verdict) if task_type == "code" else success(verdict)
+def exec_reward(verdict: Verdict, partial_credit: bool) -> float:
+    """The execution-only reward of one executor outcome: 1/0, or the hybrid pass rate where the task's verdicts
+    give partial credit (code: tests passed)."""
+    return hybrid_exec(verdict) if partial_credit else success(verdict)
 
 
 def mean(values: Sequence[float]) -> float:
@@ -117,14 +118,14 @@ class RewardParts:
         return asdict(self)
 
 
-def exec_only_parts(verdict: Verdict, task_type: str) -> RewardParts:
+def exec_only_parts(verdict: Verdict, partial_credit: bool) -> RewardParts:
     """Execution-only reward: the verifier outcome of executor(problem, trace)."""
-    return RewardParts(reward=exec_reward(verdict, task_type), exec=exec_reward(verdict, task_type),
+    return RewardParts(reward=exec_reward(verdict, partial_credit), exec=exec_reward(verdict, partial_credit),
                        e2e_success=success(verdict))
 
 
 def tracelift_parts(with_trace: Sequence[Verdict], without_trace: Sequence[Verdict], rm: float,
-                    task_type: str) -> RewardParts:
+                    partial_credit: bool) -> RewardParts:
     """TraceLift reward from K with-trace verdicts (the first is the end-to-end one) and K executor-alone ones."""
     if not with_trace or not without_trace:
         raise ValueError("tracelift_parts needs at least one with-trace and one executor-alone verdict")
@@ -132,9 +133,9 @@ def tracelift_parts(with_trace: Sequence[Verdict], without_trace: Sequence[Verdi
     w = [success(v) for v in with_trace]
     wo = [success(v) for v in without_trace]
     lift = uplift(w, wo)
-    parts = RewardParts(reward=0.0, exec=exec_reward(e2e, task_type), e2e_success=success(e2e),
+    parts = RewardParts(reward=0.0, exec=exec_reward(e2e, partial_credit), e2e_success=success(e2e),
                         with_trace_acc=mean(w), without_trace_acc=mean(wo), uplift=lift, rm=float(rm))
-    if task_type == "code":
+    if partial_credit:  # TraceLift's code formula
         # Counts are compared on the same K (TraceLift's repeats); unequal K would bias the comparison.
         k = max(len(w), len(wo))
         parts.coefficient = utility_coefficient(round(mean(w) * k), round(mean(wo) * k), k)
@@ -183,10 +184,11 @@ class PlannerReward:
 
         problems = [self.problems[pid] for pid in problem_id]
         traces = [extract_trace(completion_text(c)).text for c in completions]
-        task_type = problems[0].task_type
+        task_type = problems[0].task_type  # an input of the reason RM
+        partial = self.client.task.partial_credit
         if self.mode == "exec-only":
             per_trace, _ = await asyncio.to_thread(self.client.run, problems, traces, 1, False)
-            parts = [exec_only_parts(outs[0].verdict, task_type) for outs in per_trace]
+            parts = [exec_only_parts(outs[0].verdict, partial) for outs in per_trace]
         else:
             k = self.client.k
             # Executor and RM run at the same time; the executor-alone samples come from the client's memo/cache.
@@ -195,7 +197,7 @@ class PlannerReward:
                 asyncio.to_thread(self.scorer.score, traces, [p.prompt for p in problems], task_type),
             )
             parts = [tracelift_parts([o.verdict for o in outs], [o.verdict for o in alone[p.problem_id]],
-                                     float(score), task_type)
+                                     float(score), partial)
                      for outs, p, score in zip(per_trace, problems, rm)]
         self.last_parts = parts
         if log_metric is not None:

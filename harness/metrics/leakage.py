@@ -105,13 +105,6 @@ def leaks_code(trace: str, entry_point: str | None) -> bool:
     return re.search(rf"\bdef\s+{ep}\s*\(|\bclass\s+{ep}\b|\b{ep}\s*=\s*lambda\b", trace) is not None
 
 
-def trace_leaks(trace: str, *, task_type: str, answer: str | None = None, entry_point: str | None = None) -> bool:
-    """Per-sample leak flag: `leaks_answer_math` for math (needs the gold answer), `leaks_code` for code."""
-    if task_type == "math":
-        return answer is not None and leaks_answer_math(trace, answer)
-    return leaks_code(trace, entry_point)
-
-
 def leakage_metrics(leaks: Mapping[Key, bool], tags: Mapping[Key, bool], *, seed: int = 0) -> dict:
     """`leakage_rate` and `tag_compliance` over traces keyed by (problem_id, sample_index), with CIs."""
     return {

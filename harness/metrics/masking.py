@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from tl_eval.harness.metrics.leakage import _FENCE, _NUM_TOKEN, _as_number, _normalized_latex, _unbox, trace_leaks
+from tl_eval.harness.metrics.leakage import _FENCE, _NUM_TOKEN, _as_number, _normalized_latex, _unbox
 
 PLACEHOLDER = "[masked]"
 _NOISE = r"(?:\s|\\left|\\right|\\!|\\,|\\;|\$)*"
@@ -136,11 +136,3 @@ def mask_code(trace: str, entry_point: str | None) -> tuple[str, list[Span]]:
     spans = _fence_spans(trace) + (_definition_spans(trace, entry_point) if entry_point else [])
     spans = _merge(spans)
     return _replace(trace, spans, ""), spans
-
-
-def mask_trace(trace: str, *, task_type: str, answer: str | None = None,
-               entry_point: str | None = None) -> tuple[str, list[Span]] | None:
-    """The masked trace and its removed spans, or None when the trace leaks nothing (masking does not apply)."""
-    if not trace_leaks(trace, task_type=task_type, answer=answer, entry_point=entry_point):
-        return None
-    return mask_math(trace, answer) if task_type == "math" else mask_code(trace, entry_point)

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from tl_eval.harness.errors import ConfigError
-from tl_eval.harness.metrics.masking import mask_trace
-from tl_eval.harness.perturb import CODE_KINDS, MATH_KINDS, perturb_any, split_steps
+from tl_eval.harness.perturb import perturb_any, split_steps
+from tl_eval.harness.task import Task
+from tl_eval.harness.types import Problem
 
 CONDITION_NAMES = ("full", "none", "truncated", "corrupted", "filler", "mismatched", "paraphrased", "masked")
 FAITHFULNESS_SET: tuple[str, ...] = (
@@ -145,16 +146,16 @@ def apply_condition(
     cond: Condition,
     trace: str,
     *,
-    task_type: str,
+    task: Task,
+    problem: Problem,
     seed: int,
-    problem_id: str,
     sample_index: int,
     mismatched_trace: str | None = None,
     paraphrase: str | None = None,
-    answer: str | None = None,
-    entry_point: str | None = None,
 ) -> Intervention:
-    """The executor's input trace under `cond`, with a record of what changed."""
+    """The executor's input trace under `cond`, with a record of what changed; the task says what
+    corruption and masking mean for its traces."""
+    problem_id = problem.problem_id
     name = str(cond)
     whole = (0, len(trace))
     if cond.name == "full":
@@ -166,12 +167,10 @@ def apply_condition(
         text, kind, span = truncate(trace, cond.fraction)
         return Intervention(name, text, True, kind, span, f"kept {len(text)} of {len(trace)} chars")
     if cond.name == "corrupted":
-        if task_type not in ("math", "code"):
-            raise ConfigError(f"unknown task type {task_type!r} for corruption", "use 'math' or 'code'")
-        kinds = MATH_KINDS if task_type == "math" else CODE_KINDS
-        p = perturb_any(trace, kinds, _rng(seed, problem_id, sample_index, name))
+        kinds = task.corruption_kinds
+        p = perturb_any(trace, kinds, _rng(seed, problem_id, sample_index, name)) if kinds else None
         if p is None:
-            note = f"none of {', '.join(kinds)} applies to this trace"
+            note = f"none of {', '.join(kinds)} applies to this trace" if kinds else f"{task.name} has no corruptions"
             return Intervention(name, trace, False, "not_applicable", None, note)
         return Intervention(name, p.text, True, p.kind, p.span, f"{p.original!r} -> {p.replacement!r}")
     if cond.name == "filler":
@@ -183,7 +182,7 @@ def apply_condition(
             return Intervention(name, trace, False, "not_applicable", None, note)
         return Intervention(name, mismatched_trace, True, "mismatched", whole, "trace of another problem")
     if cond.name == "masked":
-        masked = mask_trace(trace, task_type=task_type, answer=answer, entry_point=entry_point)
+        masked = task.mask_trace(problem, trace)
         if masked is None:
             return Intervention(name, trace, False, "not_applicable", None, "nothing leaked: the outcome is full's",
                                 same_as_full=True)

@@ -14,7 +14,6 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from tl_eval.harness.config import RunConfig
-from tl_eval.harness.metrics.leakage import trace_leaks
 from tl_eval.harness.models.base import Generator
 from tl_eval.harness.pipeline.cache import Cache, CachedGenerator
 from tl_eval.harness.pipeline.interventions import (
@@ -99,9 +98,8 @@ class VerdictKeys:
         return self._problems[problem.problem_id]
 
     def __call__(self, problem: Problem, artifact: str | None, output: str) -> str:
-        math = self.task.task_type == "math"
         return hashlib.sha256(json.dumps(
-            [self._identity, self._problem(problem), artifact, output if math else None]
+            [self._identity, self._problem(problem), artifact, output if self.task.verdict_reads_output else None]
         ).encode()).hexdigest()
 
 
@@ -181,17 +179,14 @@ class Evaluation:
                     "planner_output": completion.text, "planner_finish_reason": completion.finish_reason,
                     "planner_tokens": completion.completion_tokens, "trace": trace.text,
                     "trace_tagged": trace.tagged, "tag_compliant": trace.compliant,
-                    "leakage": trace_leaks(trace.text, task_type=task.task_type, answer=p.answer,
-                                           entry_point=p.entry_point),
+                    "leakage": task.trace_leaks(p, trace.text),
                 })
                 for cond in self.conditions:
                     other = partner.get(p.problem_id)
                     iv = apply_condition(
-                        cond, trace.text, task_type=task.task_type, seed=cfg.seed, problem_id=p.problem_id,
-                        sample_index=i,
+                        cond, trace.text, task=task, problem=p, seed=cfg.seed, sample_index=i,
                         mismatched_trace=traces[(other, i)][1].text if other else None,
                         paraphrase=paraphrases.get((p.problem_id, i)),
-                        answer=p.answer, entry_point=p.entry_point,
                     )
                     intervention = {"applied": iv.applied, "kind": iv.kind,
                                     "span": list(iv.span) if iv.span else None, "note": iv.note}

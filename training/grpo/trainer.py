@@ -43,7 +43,7 @@ def configure_task(task: Task, cfg: TrainConfig) -> None:
 
         task.configure(**task_options(run))
     except ImportError:  # the sandbox package is not importable: math tasks need only the grader options
-        if task.task_type == "code":
+        if task.uses_sandbox:
             raise
         task.configure(math_pipeline=cfg.math_pipeline, grader_timeout_s=cfg.grader_timeout_s)
 

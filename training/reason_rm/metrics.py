@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 from tl_eval.training.groups.schema import GroupRow
+from tl_eval.training.reason_rm.samples import by_task_type
 
 # (traces, problems, task_type) -> (scores, predicted totals or None)
 ScoreFn = Callable[[Sequence[str], Sequence[str], str], tuple[list[float], list[float] | None]]
@@ -17,8 +18,7 @@ def heldout_metrics(score_fn: ScoreFn, rows: Sequence[GroupRow]) -> dict:
     pair_hits, n_pairs, group_hits, n_groups = 0.0, 0, 0, 0
     abs_err, n_err = 0.0, 0
     per_kind: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
-    for tt in sorted({r.task_type for r in rows}):
-        sub = [r for r in rows if r.task_type == tt and r.negative_bank]
+    for tt, sub in by_task_type([r for r in rows if r.negative_bank]).items():
         traces, problems, owners = [], [], []
         for gi, r in enumerate(sub):
             for t in r.positive_pool + r.negative_bank:

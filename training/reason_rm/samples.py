@@ -11,6 +11,9 @@ from pathlib import Path
 from tl_eval.harness.config import default_data_dir
 from tl_eval.harness.errors import DataError
 from tl_eval.harness.task import Task, get_task
+from tl_eval.training.groups.schema import RUBRIC_DIMS
+
+RUBRIC_TYPES = tuple(RUBRIC_DIMS)  # the task types the reason RM has a rubric for
 
 REQUIRED = ("problem_id", "trace")
 
@@ -56,8 +59,8 @@ def read_samples(path: str | Path, data_dir: str | Path | None = None) -> list[S
                 prompt, task_type = str(raw["prompt"]), raw.get("task_type")
             else:
                 prompt, task_type = tasks.prompt(str(raw["task"]), str(raw["problem_id"]), f"{path}:{lineno}")
-            if task_type not in ("code", "math"):
-                raise DataError(f"{path}:{lineno}: task_type {task_type!r} is not 'code' or 'math'",
+            if task_type not in RUBRIC_TYPES:
+                raise DataError(f"{path}:{lineno}: task_type {task_type!r} is not one of {', '.join(RUBRIC_TYPES)}",
                                 "fix the task_type field")
             out.append(SampleTrace(str(raw["problem_id"]), prompt, str(raw["trace"]), task_type,
                                    lineno, raw.get("condition"), raw.get("sample_index")))
@@ -105,3 +108,11 @@ class _RunTasks:
             raise DataError(f"{where}: problem {problem_id!r} is not in task {task!r} (data from {self.data_dir})",
                             "pass --data-dir with the data the run was evaluated on")
         return prompts[problem_id], task_type
+
+
+def by_task_type(items, key=lambda item: item.task_type) -> dict:
+    """Items grouped by task type, in sorted type order: the RM's rubric and prompt prefix differ by type."""
+    groups: dict = {}
+    for item in sorted(items, key=key):
+        groups.setdefault(key(item), []).append(item)
+    return groups

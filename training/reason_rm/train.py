@@ -19,6 +19,7 @@ from tl_eval.training.reason_rm.encode import encode
 from tl_eval.training.reason_rm.frozen_cache import FrozenCache, split_index
 from tl_eval.training.reason_rm.metrics import heldout_metrics, length_score_fn
 from tl_eval.training.reason_rm.model import ReasonRM, rm_loss
+from tl_eval.training.reason_rm.samples import by_task_type
 from tl_eval.training.reason_rm.scorer import RMScorer
 from tl_eval.training.reason_rm.store import RMConfig, hidden_size_of, save_rm, wrap_lora
 
@@ -95,9 +96,9 @@ def _batch_traces(rows: list[GroupRow], order: list[int], step: int, cfg: TrainC
 def _step_loss(forward, picked, device):
     losses = []
     # One forward per task type: their rubrics differ, the prompt prefix names the type.
-    for tt in sorted({row.task_type for row, _ in picked}):
+    for tt, of_type in by_task_type(picked, key=lambda pair: pair[0].task_type).items():
         problems, traces, labels, totals, pairs = [], [], [], [], []
-        for row, group in ((r, g) for r, g in picked if r.task_type == tt):
+        for row, group in of_type:
             base = len(traces)
             for j, t in enumerate(group):
                 problems.append(row.problem)
