@@ -35,3 +35,25 @@ def test_the_harness_imports_nothing_above_it():
     above = re.compile(r"^\s*(from|import)\s+tl_eval\.(tasks|training|reports|lmeval)\b", re.MULTILINE)
     hits = [str(p.relative_to(ROOT)) for p in _sources("harness") if above.search(p.read_text())]
     assert not hits, f"the harness must not import tasks, training, reports or lmeval: {hits}"
+
+
+def test_one_namespace_and_every_package_folder_installed():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    listed = set(project["tool"]["setuptools"]["packages"])
+    mapping = project["tool"]["setuptools"]["package-dir"]
+    assert all(name.startswith("tl_eval.") for name in listed), "everything installs under tl_eval"
+    on_disk = {f"tl_eval.{init.parent.relative_to(ROOT)}".replace("/", ".")
+               for folder in (ROOT / d for d in mapping.values()) for init in folder.rglob("__init__.py")}
+    assert on_disk == listed, "a package folder is missing from (or stale in) pyproject's packages list"
+
+
+def test_lm_eval_models_entry_point_names_the_registered_pair():
+    from importlib.metadata import entry_points
+
+    pytest.importorskip("lm_eval")
+    (ep,) = [e for e in entry_points(group="lm_eval.models") if e.name == "tl-pair"]
+    from lm_eval.api.registry import get_model
+
+    assert ep.load() is get_model("tl-pair")

@@ -152,8 +152,9 @@ def test_forge_through_builtins(verifier):
 
 
 def test_monkeypatch_the_harness(verifier):
+    # Inside the sandbox the worker's package is top-level `harness` (tiers._package_root), not `tl_eval.harness`.
     attack(verifier, """
-        import tl_eval.harness.verify.sandbox.judge as judge, harness.verify.sandbox.codec as codec
+        import harness.verify.sandbox.judge as judge, harness.verify.sandbox.codec as codec
         judge.run_test = lambda *a, **k: {"status": "pass", "reason": "", "stderr": "", "failing_line": None}
         judge._reply_value = lambda *a, **k: 4
         codec.check_plain = lambda *a, **k: None
