@@ -248,7 +248,7 @@ class TLPairLM(LM):
         for gen in outs:
             trace = extract_trace(gen.text)
             planned.append({"trace": trace.text, "planner_output": gen.text, "trace_tagged": trace.tagged,
-                            "tag_compliant": trace.tagged and trace.closed,
+                            "tag_compliant": trace.compliant,  # the harness's rule: closed, with content
                             "planner_finish_reason": gen.finish_reason, "planner_tokens": gen.completion_tokens,
                             "planner_cached": gen.cached})
         return planned

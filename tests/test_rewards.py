@@ -166,3 +166,43 @@ def test_reward_needs_problem_id_and_scorer(gsm8k_client):
     reward = R.PlannerReward("exec-only", client, {})
     with pytest.raises(ValueError, match="problem_id"):
         asyncio.run(reward(prompts=["p"], completions=["c"]))
+
+
+def test_evaluation_and_training_judge_alike(data_dir, tmp_path):
+    """The executor alone through `tl-eval` (condition none) and through the trainer's client: one step, the same
+    requests, outputs and verdicts, so the trainer's executor-alone samples are the evaluation's."""
+    from tl_eval.harness.config import RunConfig
+    from tl_eval.harness.evaluate import prepare, run
+    from tl_eval.harness.results import load_samples
+
+    task = get_task("gsm8k")
+    problems = task.load(data_dir)[:3]
+    golds = {p.prompt.strip(): p.answer for p in problems}
+
+    class Router(_Exec):
+        def respond(self, messages, request):
+            text = messages[-1]["content"]
+            gold = next(g for q, g in golds.items() if q in text)
+            return f"\\boxed{{{gold}}}" if request.sample_index != 1 else "\\boxed{-1}"
+
+    register_scripted("test-judge-alike", Router)
+    cache_file = tmp_path / "cache.sqlite"
+    cfg = RunConfig(tasks=["gsm8k"], planner="none", executor="scripted:test-judge-alike", limit=3, n_samples=3,
+                    temperature=0.5, seed=7, executor_max_tokens=64, data_dir=str(data_dir),
+                    output=str(tmp_path / "runs"), cache=str(cache_file), run_id="alike")
+    run_dir, _ = run(prepare(cfg), show_progress=False, log=lambda m: None)
+    evaluated = {(s["problem_id"], s["sample_index"]): s for s in load_samples(run_dir, "gsm8k")}
+
+    cache = Cache(cache_file)
+    client = ExecutorClient(task, load_generator("scripted:test-judge-alike"), cache, cfg.executor_sampling(), k=3)
+    _, alone = client.run(problems, ["-"] * 3, 1, with_alone=True)
+    trained = {(pid, i): o for pid, outs in alone.items() for i, o in enumerate(outs)}
+    assert set(trained) == set(evaluated)
+    for key, outcome in trained.items():
+        s = evaluated[key]
+        assert (outcome.output, outcome.artifact, outcome.verdict.status) == \
+               (s["executor_output"], s["artifact"], s["status"])
+    assert client.counters.alone_calls == 0  # the evaluation's generations, found under the same keys
+    assert sorted(o.verdict.passed for o in trained.values()) == [False] * 3 + [True] * 6
+    task.close()
+    cache.close()

@@ -19,7 +19,7 @@ import tests.scripted_models  # noqa: F401  (registers the scripted models)
 from tl_eval.harness.cli import main
 from tl_eval.harness.config import RunConfig
 from tl_eval.harness.evaluate import load_task_problems
-from tl_eval.harness.pipeline.run import VerdictKeys, verdict_key
+from tl_eval.harness.pipeline.judge import VerdictKeys, verdict_key
 from tl_eval.harness.results import load_results, load_samples
 
 REPO = Path(__file__).resolve().parents[1]

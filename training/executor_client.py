@@ -1,7 +1,7 @@
 """The frozen executor as the trainer sees it: batched calls through the shared cache, verified, and counted.
 
-Requests and verdict keys come from the evaluation's own functions (`harness.pipeline.run.executor_request`,
-`verdict_key`), and the executor-alone prompt is `task.executor_messages(p, None)`.
+Requests and verdicts come from the evaluation's own execute-and-verify step (`harness.pipeline.judge`), and the
+executor-alone prompt is `task.executor_messages(p, None)`.
 So the executor-alone samples a training run computes are the evaluation's `none` condition, and vice versa,
 whenever both use the same executor sampling settings and cache.
 """
@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 from tl_eval.harness.models.base import Generator
 from tl_eval.harness.pipeline.cache import Cache, CachedGenerator
-from tl_eval.harness.pipeline.run import VerdictKeys, executor_request
+from tl_eval.harness.pipeline.judge import executor_request, judge
 from tl_eval.harness.task import Task
 from tl_eval.harness.types import Generation, GenerationRequest, Problem, SamplingParams, Verdict
 
@@ -111,20 +111,5 @@ class ExecutorClient:
             return per_trace, alone
 
     def _verify(self, problems: list[Problem], gens: list[Generation]) -> list[ExecutorOutcome]:
-        artifacts = [self.task.extract(p, g.text) for p, g in zip(problems, gens)]
-        key_of = VerdictKeys(self.task)
-        keys = [key_of(p, a, g.text) for p, a, g in zip(problems, artifacts, gens)]
-        verdicts: list[Verdict | None] = [self.cache.get_verdict(k) for k in keys]
-        todo: dict[str, list[int]] = {}
-        for n, (key, v) in enumerate(zip(keys, verdicts)):
-            if v is None:
-                todo.setdefault(key, []).append(n)
-        if todo:
-            firsts = [idx[0] for idx in todo.values()]
-            fresh = self.task.verify([problems[n] for n in firsts], [artifacts[n] for n in firsts],
-                                     [gens[n].text for n in firsts])
-            for (key, idx), v in zip(todo.items(), fresh):
-                self.cache.put_verdict(key, v)
-                for n in idx:
-                    verdicts[n] = v
-        return [ExecutorOutcome(g.text, a, v, g.cached) for g, a, v in zip(gens, artifacts, verdicts)]  # type: ignore[arg-type]
+        judged = judge(self.task, self.cache, problems, [g.text for g in gens]).outcomes
+        return [ExecutorOutcome(g.text, j.artifact, j.verdict, g.cached) for g, j in zip(gens, judged)]

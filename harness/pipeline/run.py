@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from tl_eval.harness.config import RunConfig
 from tl_eval.harness.models.base import Generator
 from tl_eval.harness.pipeline.cache import Cache, CachedGenerator
+from tl_eval.harness.pipeline.judge import executor_request, judge
 from tl_eval.harness.pipeline.interventions import (
     Condition,
     apply_condition,
@@ -23,7 +24,7 @@ from tl_eval.harness.pipeline.interventions import (
     paraphrase_messages,
 )
 from tl_eval.harness.pipeline.trace import Trace, extract_trace, planner_messages, read_turn
-from tl_eval.harness.task import Task, canonical
+from tl_eval.harness.task import Task
 from tl_eval.harness.types import Generation, GenerationRequest, Problem, SamplingParams, Verdict
 from tl_eval.harness.writes import atomic_write
 
@@ -68,44 +69,6 @@ def _generate(gen: CachedGenerator, requests: list[GenerationRequest], desc: str
     cost.seconds += time.perf_counter() - start
     cost.add(outs)
     return outs
-
-
-def executor_request(task: Task, problem: Problem, trace: str | None, sampling: SamplingParams,
-                     sample_index: int) -> GenerationRequest:
-    """The executor call for (problem, trace); `trace=None` is the executor alone. Training builds the same."""
-    # Backends derive each sample's seed from (seed, sample_index): see harness.models.seeds.
-    return GenerationRequest(tuple(task.executor_messages(problem, trace)), sampling, sample_index)
-
-
-class VerdictKeys:
-    """Cache keys of verdicts for one task: what was judged, against which problem, under which grader.
-
-    The key is a function of what decides the verdict only (the task's `verdict_identity`: grader
-    settings and versions; the problem's content; the artifact; for math the raw output the grader
-    reads), so that it is the same in every process and every run with the same settings.
-    """
-
-    def __init__(self, task: Task):
-        self.task = task
-        self._identity = hashlib.sha256(json.dumps(task.verdict_identity(), sort_keys=True).encode()).hexdigest()
-        self._problems: dict[str, str] = {}
-
-    def _problem(self, problem: Problem) -> str:
-        if problem.problem_id not in self._problems:  # tests can be large: hash each problem once
-            fields = canonical({f.name: getattr(problem, f.name) for f in dataclasses.fields(problem)})
-            self._problems[problem.problem_id] = hashlib.sha256(
-                json.dumps(fields, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-        return self._problems[problem.problem_id]
-
-    def __call__(self, problem: Problem, artifact: str | None, output: str) -> str:
-        return hashlib.sha256(json.dumps(
-            [self._identity, self._problem(problem), artifact, output if self.task.verdict_reads_output else None]
-        ).encode()).hexdigest()
-
-
-def verdict_key(task: Task, problem: Problem, artifact: str | None, output: str) -> str:
-    """Cache key of one verdict (see VerdictKeys, which is cheaper for many verdicts of one task)."""
-    return VerdictKeys(task)(problem, artifact, output)
 
 
 def _sha(text: str | None) -> str | None:
@@ -220,33 +183,15 @@ class Evaluation:
 
     def verify(self, task: Task, problems: dict[str, Problem], records: list[dict], cost: StageCost) -> None:
         start = time.perf_counter()
-        todo: dict[str, list[int]] = {}
-        keys = VerdictKeys(task)
-        for j, r in enumerate(records):
-            p = problems[r["problem_id"]]
-            r["artifact"] = task.extract(p, r["executor_output"])
-            key = keys(p, r["artifact"], r["executor_output"])
-            r["_vkey"] = key
-            cached = self.cache.get_verdict(key)
-            if cached is not None:
-                self._set_verdict(r, cached)
-            else:
-                todo.setdefault(key, []).append(j)
-        if todo:
-            firsts = [idx[0] for idx in todo.values()]
-            self.log(f"{task.name}: verifying {len(firsts)} artifacts ({len(records) - sum(map(len, todo.values()))} cached)")
-            verdicts = task.verify([problems[records[j]["problem_id"]] for j in firsts],
-                                   [records[j]["artifact"] for j in firsts],
-                                   [records[j]["executor_output"] for j in firsts])
-            for (key, idx), v in zip(todo.items(), verdicts):
-                self.cache.put_verdict(key, v)
-                for j in idx:
-                    self._set_verdict(records[j], v)
-        elif records:
-            self.log(f"{task.name}: verifying 0 artifacts ({len(records)} cached)")
-        for r in records:
-            r["artifact_sha"] = _sha(r["artifact"])
-            del r["_vkey"]
+        judged = judge(task, self.cache, [problems[r["problem_id"]] for r in records],
+                       [r["executor_output"] for r in records])
+        if records:
+            fresh = sum(not j.cached for j in judged.outcomes)
+            self.log(f"{task.name}: verifying {judged.verified} artifacts ({len(records) - fresh} cached)")
+        for r, j in zip(records, judged.outcomes):
+            r["artifact"] = j.artifact
+            self._set_verdict(r, j.verdict)
+            r["artifact_sha"] = _sha(j.artifact)
         cost.seconds += time.perf_counter() - start
 
     @staticmethod
