@@ -64,14 +64,31 @@ for row in rows:
     except BaseException as exc:
         print(f"{row['task_id']}: the reference stops under its own tests ({exc!r}); kept {len(calls)} inputs",
               file=sys.stderr)
-    kept = []
+    def as_json(x):  # tuples become lists, as in evalplus's own files; None where JSON would change the value
+        if isinstance(x, (list, tuple)):
+            items = [as_json(v) for v in x]
+            return None if any(v is None and w is not None for v, w in zip(items, x)) else items
+        if isinstance(x, dict):
+            if not all(isinstance(k, str) for k in x):
+                return None
+            items = {k: as_json(v) for k, v in x.items()}
+            return None if any(items[k] is None and x[k] is not None for k in x) else items
+        if isinstance(x, float) and x != x or x in (float("inf"), float("-inf")):
+            return None
+        return x if x is None or isinstance(x, (bool, int, float, str)) else None
+    kept, seen, dropped = [], set(), 0
     for args in calls:
-        try:
-            text = json.dumps(args)
-        except (TypeError, ValueError):
+        value = as_json(args)
+        if value is None:
+            dropped += 1
             continue
-        if json.loads(text) == args and text not in {json.dumps(k) for k in kept}:
-            kept.append(args)
+        text = json.dumps(value)
+        if text not in seen:
+            seen.add(text)
+            kept.append(value)
+    if dropped:
+        print(f"{row['task_id']}: {dropped} test input(s) JSON cannot hold (int dict keys, sets, ...) left out",
+              file=sys.stderr)
     out[row["task_id"]] = kept
 json.dump(out, sys.stdout)
 """
@@ -219,11 +236,11 @@ def main() -> None:
     problems = task.load(data_dir)[: args.limit]
     rows = evalplus_rows(args.dataset, problems)
     override = work / ("HumanEvalPlus.jsonl" if args.dataset == "humaneval" else "MbppPlus.jsonl")
-    text = "".join(json.dumps(r) + "\n" for r in rows)
-    if not override.is_file() or override.read_text() != text:
-        override.write_text(text)
+    old_ids = [json.loads(line)["task_id"] for line in override.read_text().splitlines()] if override.is_file() else []
+    if old_ids != [r["task_id"] for r in rows]:
         for stale in (work / "evalplus").glob(f"{args.dataset}/*"):  # another problem set: start over
             stale.unlink()
+    override.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
     print(f"[1/3] evalplus codegen on {len(rows)} problems ({args.dataset}) ...", flush=True)
     samples = evalplus_codegen(args.dataset, work, override)
