@@ -7,6 +7,8 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from tl_eval.harness.metrics import specs
+
 
 def _pct(x) -> str:
     return "—" if x is None else f"{100 * x:.1f}"
@@ -60,8 +62,7 @@ def print_summary(results: dict, run_dir: str, console: Console | None = None) -
     faith_rows = [(t, m) for t, m in results["metrics"].items() if len(m["conditions"]) > 2]
     if faith_rows:
         ft = Table(title="faithfulness (pp, [95% CI])")
-        names = ("corruption_sensitivity", "early_answering_aoc", "mismatch_drop", "filler_gain",
-                 "trace_credited_success")
+        names = tuple(m.name for m in specs.group("faithfulness"))
         for col in ("task", "acc per condition", *names, "leakage", "tags"):
             ft.add_column(col)
         for task, m in faith_rows:

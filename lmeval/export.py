@@ -18,15 +18,10 @@ from pathlib import Path
 
 from tl_eval.harness.config import RunConfig
 from tl_eval.harness.errors import DataError
+from tl_eval.harness.metrics.specs import higher_is_better
 from tl_eval.harness.results import load_results, load_samples
 from tl_eval.harness.types import Problem
 
-# Directions of tl-eval's metric names; a name not listed gets None ("no arrow" in lm-eval's table).
-_HIGHER_IS_BETTER = {
-    "pair_pass@1": True, "exec_pass@1": True, "uplift": True, "uplift_ci_low": True, "uplift_ci_high": True,
-    "uplift_p_value": False, "corruption_sensitivity": True, "early_answering_aoc": True, "mismatch_drop": True,
-    "filler_gain": False, "trace_credited_success": True, "leakage_rate": False, "tag_compliance": True,
-}
 
 
 @dataclass(frozen=True)
@@ -183,8 +178,8 @@ def export_run(run_dir: str | Path, output: str | Path | None = None, data_dir: 
                                 **metrics}
         out["group_subtasks"][task] = []
         names = sorted({k.partition(",")[0] for k in metrics if "_stderr," not in k})
-        out["higher_is_better"][task] = {m: (True if m.startswith("pass@") else _HIGHER_IS_BETTER.get(m))
-                                         for m in names}
+        # A name without a spec gets None ("no arrow" in lm-eval's table).
+        out["higher_is_better"][task] = {m: higher_is_better(m) for m in names}
         out["configs"][task] = {
             "task": task, "dataset_path": task_info.get("source"), "output_type": "generate_until",
             "test_split": "test", "num_fewshot": 0, "generation_kwargs": gen_kwargs,

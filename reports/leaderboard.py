@@ -314,29 +314,31 @@ def build_leaderboard(run_roots: list[str | Path], out: str | Path | None, basel
 
 
 def terminal_table(board: dict, task: str | None = None):
-    """A rich Table per task with the same cells as the site."""
+    """Per task, the site's cells as two rich Tables (a terminal is narrower than the page): the ranking with
+    pass@1 and uplifts, then the faithfulness, trace and cost columns of the same rows."""
     from rich.table import Table
 
     tables = []
     for t in [task] if task else board["tasks"]:
         if t not in board["tasks"]:
             raise DataError(f"no system has results for task {t!r}", f"pick one of: {', '.join(board['tasks'])}")
-        table = Table(title=f"tl-eval leaderboard · {t}")
+        ranking = Table(title=f"tl-eval leaderboard · {t}")
         for col in ("rank", "system", "training", "n", "pass@1 [CI]", "exec pass@1", "uplift pp [CI]", "p",
-                    "uplift_masked pp [CI]", "p ", "corr. sens.", "EA-AOC", "leakage", "tags", "plan tok/prob",
-                    "exec tok/prob", "s/prob"):
-            table.add_column(col, justify="left" if col in ("system", "training") else "right")
+                    "uplift_masked pp [CI]", "p "):
+            ranking.add_column(col, justify="left" if col in ("system", "training") else "right")
+        detail = Table(title=f"{t} · faithfulness, traces and cost")
+        for col in ("rank", "system", *(h for _, h, _ in FAITH), *(h for _, h, _ in COST)):
+            detail.add_column(col, justify="left" if col == "system" else "right")
         for e, c in ((e, e["tasks"][t]) for e, tt in table_rows(board) if tt == t):
             f = c["faithfulness"]
             rank = "—" if c["rank"] is None else f"{c['rank']}{'=' if c['rank_shared'] else ''}"
-            table.add_row(rank, e["name"], e["training_mode"], str(c["n_problems"]),
-                          f"{c['pass@1']['text']} {c['pass@1']['ci']}".strip(),
-                          c["exec_pass@1"]["text"] if c["exec_pass@1"] else "—",
-                          f"{c['uplift']['text']} {c['uplift']['ci']}".strip(), c["uplift_p"]["text"],
-                          f"{c['uplift_masked']['text']} {c['uplift_masked']['ci']}".strip(),
-                          c["uplift_masked_p"]["text"],
-                          f["corruption_sensitivity"]["text"], f["early_answering_aoc"]["text"],
-                          f["leakage_rate"]["text"], f["tag_compliance"]["text"],
-                          *(c["cost"][n]["text"] for n, _, _ in COST))
-        tables.append(table)
+            ranking.add_row(rank, e["name"], e["training_mode"], str(c["n_problems"]),
+                            f"{c['pass@1']['text']} {c['pass@1']['ci']}".strip(),
+                            c["exec_pass@1"]["text"] if c["exec_pass@1"] else "—",
+                            f"{c['uplift']['text']} {c['uplift']['ci']}".strip(), c["uplift_p"]["text"],
+                            f"{c['uplift_masked']['text']} {c['uplift_masked']['ci']}".strip(),
+                            c["uplift_masked_p"]["text"])
+            detail.add_row(rank, e["name"], *(f[n]["text"] for n, _, _ in FAITH),
+                           *(c["cost"][n]["text"] for n, _, _ in COST))
+        tables += [ranking, detail]
     return tables

@@ -8,18 +8,17 @@ from itertools import combinations
 from pathlib import Path
 
 from tl_eval.harness.errors import DataError
+from tl_eval.harness.metrics import specs
 from tl_eval.reports import figures
 from tl_eval.reports.compare import Issue, PairedDiff, all_issues, paired_diff, system_caveats
 from tl_eval.reports.fmt import Cell, cell
 from tl_eval.reports.load import Run, load_runs
 from tl_eval.reports.render import render
-from tl_eval.reports.systems import FAITHFULNESS, MISSING, System, executor_alone_systems, pair_system
+from tl_eval.reports.systems import MISSING, System, executor_alone_systems, pair_system
 
-COST = (("planner_tokens_per_problem", "plan tok/prob", "count"),
-        ("executor_tokens_per_problem", "exec tok/prob", "count"),
-        ("seconds_per_problem", "s/prob", "sec"))
-FAITH = (*((n, n.replace("_", " "), "pp" if n in ("mismatch_drop", "filler_gain") else "pct") for n in FAITHFULNESS),
-         ("leakage_rate", "leakage", "pct"), ("tag_compliance", "tags", "pct"))
+# (name, label, kind) of the columns after the headline ones, from the metric specs.
+COST = tuple((m.name, m.label, m.kind) for m in specs.group("cost"))
+FAITH = tuple((m.name, m.label, m.kind) for m in (*specs.group("faithfulness"), *specs.group("trace")))
 
 
 @dataclass

@@ -9,10 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tl_eval.harness.metrics.specs import BY_NAME
 from tl_eval.reports.load import FULL, NONE, Run, short_spec
-
-FAITHFULNESS = ("corruption_sensitivity", "early_answering_aoc", "mismatch_drop", "filler_gain",
-                "trace_credited_success")
 
 
 @dataclass(frozen=True)
@@ -126,29 +124,28 @@ class System:
 
     def uplift(self, task: str, name: str = "uplift") -> Value:
         """`uplift` (full − none) or `uplift_masked` (masked − none), with its paired CI."""
-        if self.executor_alone:
-            return MISSING
-        v = self._get(task, name, "uplift")
-        if v.value is None:
-            return v
-        return Value(v.value, self._get(task, name, "uplift_ci_low").value,
-                     self._get(task, name, "uplift_ci_high").value, v.source)
+        return MISSING if self.executor_alone else self.metric(task, name)
 
     def uplift_p(self, task: str, name: str = "uplift") -> Value:
-        return MISSING if self.executor_alone else self._get(task, name, "p_value")
+        return MISSING if self.executor_alone else self.metric(task, f"{name}_p")
+
+    def metric(self, task: str, name: str) -> Value:
+        """A metric of harness.metrics.specs, with its CI when the spec has one."""
+        spec = BY_NAME[name]
+        v = self._get(task, *spec.path)
+        if v.value is None or spec.ci is None:
+            return v
+        return Value(v.value, self._get(task, *spec.ci[0]).value, self._get(task, *spec.ci[1]).value, v.source)
 
     def faithfulness(self, task: str, name: str) -> Value:
-        if self.executor_alone:
-            return MISSING
-        if name in ("leakage_rate", "tag_compliance"):
-            return self._with_ci(task, name)
-        return self._with_ci(task, "faithfulness", name)
+        """A faithfulness or trace metric; the executor alone has none."""
+        return MISSING if self.executor_alone else self.metric(task, name)
 
     def cost(self, task: str, name: str) -> Value:
         """planner_tokens_per_problem, executor_tokens_per_problem or seconds_per_problem."""
         if self.executor_alone:
             return self._exec_alone_cost(task, name)
-        return self._get(task, "cost", name)
+        return self.metric(task, name)
 
     def _exec_alone_cost(self, task: str, name: str) -> Value:
         # The executor alone costs only its `none` stage; results.json records that per stage.

@@ -132,6 +132,25 @@ def test_terminal_table_without_out(scripted_runs):
     assert re.search(r"shares the rank", result.output)
 
 
+def test_terminal_and_site_show_every_metric_spec(scripted_runs, tmp_path):
+    """The terminal tables and the page carry the same columns: every spec of harness.metrics.specs."""
+    from rich.console import Console
+
+    from tl_eval.harness.metrics import specs
+    from tl_eval.reports.leaderboard import build_leaderboard, terminal_table
+
+    board = build_leaderboard([scripted_runs["good"]], tmp_path / "site", n_resamples=200)
+    console = Console(width=400, record=True)
+    for table in terminal_table(board, "gsm8k"):
+        console.print(table)
+    text, html = console.export_text(), (tmp_path / "site" / "index.html").read_text()
+    for m in specs.METRICS:
+        assert m.label in text, m.name
+        assert m.label.replace("[CI]", "") in html.replace("[CI]", ""), m.name
+    entry = board["systems"][0]["tasks"]["gsm8k"]
+    assert entry["faithfulness"]["tag_compliance"]["value"] is not None
+
+
 def test_bad_baseline_entry_names_the_file(tmp_path):
     (tmp_path / "broken.json").write_text(json.dumps({"name": "x", "results": {"metrics": {}}}))
     with pytest.raises(DataError, match=r"broken\.json: baseline entry lacks planner, executor"):
