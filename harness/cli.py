@@ -12,7 +12,8 @@ import click
 import yaml
 from click.core import ParameterSource
 
-from tl_eval.harness.config import DEFAULT_FROZEN, NUMERIC_RULES, PLANNER_FORMATS, RunConfig, check_numbers, default_data_dir
+from tl_eval.harness.config import (DEFAULT_FROZEN, NUMERIC_RULES, PLANNER_FORMATS, RunConfig, VerifierSettings,
+                                    check_numbers, default_data_dir)
 from tl_eval.harness.errors import ConfigError, DataError, TLEvalError
 from tl_eval.harness.jsonl import read_jsonl
 from tl_eval.harness.writes import atomic_write_text
@@ -21,6 +22,10 @@ from tl_eval.harness.writes import atomic_write_text
 # two differ for --k (k_values), --cache (cache_path) and --rm (rm_dir).
 _RUN_OPTIONS: dict[str, str] = {}
 _FLAG_KEYS: set[str] = set()  # the long flag names among those keys, for the hint on an unknown key
+
+# Option defaults come from the configuration model (RunConfig's and VerifierSettings' field defaults).
+_D = RunConfig(tasks=[], planner="")
+_V = VerifierSettings()
 
 
 def _load_yaml_config(ctx: click.Context, _param, value: str | None):
@@ -97,22 +102,22 @@ class PluginGroup(click.Group):
 @_run_option("--planner", metavar="SPEC", help="Planner model spec, e.g. builtin:qwen2.5-coder-0.5b-instruct, "
              "hf:DIR, openai:MODEL@URL, vllm:ID, a .gguf path or a checkpoint directory; `none` evaluates the "
              "executor alone (condition `none` only).")
-@_run_option("--planner-format", type=click.Choice(PLANNER_FORMATS), default="tagged", show_default=True,
+@_run_option("--planner-format", type=click.Choice(PLANNER_FORMATS), default=_D.planner_format, show_default=True,
              help="tagged: the planner's turn is opened with <reasoning> and stops at </reasoning>; free: the "
                   "planner writes its whole turn and the trace is read from its tags.")
-@_run_option("--executor", default="frozen", show_default=True, metavar="SPEC",
+@_run_option("--executor", default=_D.executor, show_default=True, metavar="SPEC",
              help="Executor model spec; `frozen` is the configured frozen executor.")
 @_run_option("--frozen-executor", default=DEFAULT_FROZEN, show_default=True, envvar="TL_EVAL_FROZEN_EXECUTOR",
              metavar="SPEC", help="What `frozen` resolves to.")
 @_run_option("--tasks", metavar="LIST", help="Comma-separated task names (see `tl-eval tasks`) or custom .yaml specs.")
 @_run_option("--limit", type=int, help="Evaluate only the first N problems of each task.")
-@_run_option("--n-samples", type=int, default=1, show_default=True, help="Planner samples per problem (n of pass@k).")
-@_run_option("--temperature", type=float, default=0.0, show_default=True)
-@_run_option("--top-p", type=float, default=1.0, show_default=True)
+@_run_option("--n-samples", type=int, default=_D.n_samples, show_default=True, help="Planner samples per problem (n of pass@k).")
+@_run_option("--temperature", type=float, default=_D.temperature, show_default=True)
+@_run_option("--top-p", type=float, default=_D.top_p, show_default=True)
 @_run_option("--max-tokens", type=int, help="Sets both --planner-max-tokens and --executor-max-tokens.")
-@_run_option("--planner-max-tokens", type=int, default=384, show_default=True)
-@_run_option("--executor-max-tokens", type=int, default=512, show_default=True)
-@_run_option("--seed", type=int, default=1234, show_default=True)
+@_run_option("--planner-max-tokens", type=int, default=_D.planner_max_tokens, show_default=True)
+@_run_option("--executor-max-tokens", type=int, default=_D.executor_max_tokens, show_default=True)
+@_run_option("--seed", type=int, default=_D.seed, show_default=True)
 @_run_option("--conditions", default="full,none", show_default=True, metavar="LIST",
              help="Trace conditions: full, none, truncated@F, corrupted, filler, mismatched, paraphrased, masked, "
                   "or the set `faithfulness` (all but paraphrased).")
@@ -120,23 +125,23 @@ class PluginGroup(click.Group):
              help="pass@k values to report (only k <= n-samples are reported).")
 @_run_option("--data-dir", type=click.Path(file_okay=False), envvar="TL_EVAL_DATA_DIR",
              help="Local benchmark data (gsm8k/, mbpp/, math500/); default: the hub via `datasets`.")
-@_run_option("--output", default="runs", show_default=True, type=click.Path(file_okay=False),
+@_run_option("--output", default=_D.output, show_default=True, type=click.Path(file_okay=False),
              help="Parent folder of run directories.")
 @_run_option("--run-id", help="Name of the run directory (default: derived from models and config).")
 @_run_option("--cache", "cache_path", metavar="PATH", help="Generation cache (SQLite); default "
              "$TL_EVAL_CACHE/generations.sqlite or ~/.cache/tl-eval/generations.sqlite.")
 @_run_option("--no-cache", is_flag=True, help="Keep the cache in memory only (no resume).")
-@_run_option("--math-pipeline", type=click.Choice(["strict", "flexible"]), default="strict", show_default=True,
+@_run_option("--math-pipeline", type=click.Choice(["strict", "flexible"]), default=_V.math_pipeline, show_default=True,
              help="Answer extraction for math tasks.")
-@_run_option("--grader-timeout", type=float, default=5.0, show_default=True, help="Seconds per math-verify check.")
+@_run_option("--grader-timeout", type=float, default=_V.grader_timeout_s, show_default=True, help="Seconds per math-verify check.")
 @_run_option("--sandbox-tier", type=click.Choice(["auto", "bwrap", "unshare", "seccomp", "none"]), default="auto",
              show_default=True, envvar="TL_EVAL_SANDBOX_TIER", help="Isolation for code execution.")
 @_run_option("--allow-unsandboxed", is_flag=True, help="Permit running model code with no sandbox (unsafe).")
-@_run_option("--time-limit-factor", type=float, default=4.0, show_default=True,
+@_run_option("--time-limit-factor", type=float, default=_V.time_limit_factor, show_default=True,
              help="Per-test limit = max(min-time-limit, factor x reference runtime).")
-@_run_option("--min-time-limit", type=float, default=1.0, show_default=True, help="Seconds; floor of a test's limit.")
-@_run_option("--sample-time-cap", type=float, default=20.0, show_default=True, help="Seconds for all tests of one sample.")
-@_run_option("--memory-mb", type=int, default=1024, show_default=True, help="Address-space limit of tested code.")
+@_run_option("--min-time-limit", type=float, default=_V.min_time_limit_s, show_default=True, help="Seconds; floor of a test's limit.")
+@_run_option("--sample-time-cap", type=float, default=_V.sample_time_cap_s, show_default=True, help="Seconds for all tests of one sample.")
+@_run_option("--memory-mb", type=int, default=_V.memory_mb, show_default=True, help="Address-space limit of tested code.")
 @_run_option("--workers", type=int, help="Sandbox workers (default: number of cores).")
 @_run_option("--rm", "rm_dir", type=click.Path(), help="Reason RM directory: adds RM and TraceLift scores.")
 @_run_option("--paraphraser", metavar="SPEC", help="Model for the `paraphrased` condition.")
@@ -320,9 +325,9 @@ def verify_cmd(task_name, samples, out, k_values, data_dir, sandbox_tier, allow_
     from tl_eval.harness.metrics.passk import pass_at_k_mean
 
     def work():
-        cfg = RunConfig(tasks=[task_name], planner="-", data_dir=data_dir, sandbox_tier=sandbox_tier,
-                        allow_unsandboxed=allow_unsandboxed, math_pipeline=math_pipeline)
-        (task, problems, _), = load_task_problems([task_name], cfg)
+        verifier = VerifierSettings(sandbox_tier=sandbox_tier, allow_unsandboxed=allow_unsandboxed,
+                                    math_pipeline=math_pipeline)
+        (task, problems, _), = load_task_problems([task_name], verifier, data_dir)
         rows, chosen, artifacts, outputs = read_jsonl(Path(samples)), [], [], []
         for n, row in enumerate(rows, 1):
             if "task_id" not in row or not ({"solution", "completion"} & set(row)):
@@ -377,10 +382,9 @@ def selfcheck_cmd(task_names, data_dir, limit, sandbox_tier, allow_unsandboxed) 
     from tl_eval.harness.evaluate import load_task_problems
 
     def work():
-        cfg = RunConfig(tasks=_csv(task_names), planner="-", data_dir=data_dir, limit=limit,
-                        sandbox_tier=sandbox_tier, allow_unsandboxed=allow_unsandboxed)
+        verifier = VerifierSettings(sandbox_tier=sandbox_tier, allow_unsandboxed=allow_unsandboxed)
         failed_any = False
-        for task, problems, _ in load_task_problems(cfg.tasks, cfg):
+        for task, problems, _ in load_task_problems(_csv(task_names), verifier, data_dir, limit):
             refs = [task.reference_artifact(p) for p in problems]
             outputs = [r or "" for r in refs]
             artifacts = [task.solution_artifact(p, r or "") for p, r in zip(problems, refs)]

@@ -6,7 +6,7 @@ import hashlib
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from tl_eval.harness.errors import ConfigError
@@ -26,6 +26,41 @@ def default_cache_dir() -> Path:
 def default_data_dir() -> Path | None:
     value = os.environ.get("TL_EVAL_DATA_DIR")
     return Path(value) if value else None
+
+
+@dataclass
+class VerifierSettings:
+    """How verdicts are reached (sandbox tier and limits, math grading): one model for the evaluation, the trainer
+    and every command that verifies, so that all of them configure tasks, and key verdicts, alike."""
+
+    math_pipeline: str = "strict"
+    grader_timeout_s: float = 5.0
+    sandbox_tier: str = "auto"
+    allow_unsandboxed: bool = False
+    time_limit_factor: float = 4.0
+    min_time_limit_s: float = 1.0
+    sample_time_cap_s: float = 20.0
+    memory_mb: int = 1024
+    workers: int | None = None
+
+    @classmethod
+    def of(cls, config) -> VerifierSettings:
+        """The verifier settings among a config's fields (RunConfig, the trainer's TrainConfig)."""
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls) if hasattr(config, f.name)})
+
+    def task_options(self) -> dict:
+        """The options `Task.configure` takes."""
+        from tl_eval.harness.verify.code import SandboxLimits
+
+        limits = SandboxLimits(time_limit_floor_s=self.min_time_limit_s, time_limit_factor=self.time_limit_factor,
+                               sample_time_cap_s=self.sample_time_cap_s, memory_mb=self.memory_mb,
+                               workers=self.workers)
+        return {"sandbox_limits": limits, "sandbox_tier": self.sandbox_tier,
+                "allow_unsandboxed": self.allow_unsandboxed, "math_pipeline": self.math_pipeline,
+                "grader_timeout_s": self.grader_timeout_s}
+
+
+_V = VerifierSettings  # RunConfig's verifier fields take their defaults from it
 
 
 @dataclass
@@ -49,18 +84,22 @@ class RunConfig:
     output: str = "runs"
     run_id: str | None = None
     cache: str | None = None  # None: the default cache; "off": in-memory only
-    math_pipeline: str = "strict"
-    grader_timeout_s: float = 5.0
-    sandbox_tier: str = "auto"
-    allow_unsandboxed: bool = False
-    time_limit_factor: float = 4.0
-    min_time_limit_s: float = 1.0
-    sample_time_cap_s: float = 20.0
-    memory_mb: int = 1024
-    workers: int | None = None
+    math_pipeline: str = _V.math_pipeline
+    grader_timeout_s: float = _V.grader_timeout_s
+    sandbox_tier: str = _V.sandbox_tier
+    allow_unsandboxed: bool = _V.allow_unsandboxed
+    time_limit_factor: float = _V.time_limit_factor
+    min_time_limit_s: float = _V.min_time_limit_s
+    sample_time_cap_s: float = _V.sample_time_cap_s
+    memory_mb: int = _V.memory_mb
+    workers: int | None = _V.workers
     rm: str | None = None
     paraphraser: str | None = None
     planner_format: str = "tagged"
+
+    @property
+    def verifier(self) -> VerifierSettings:
+        return VerifierSettings.of(self)
 
     @property
     def executor_alone(self) -> bool:

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tl_eval.harness.config import NO_PLANNER, PLANNER_FORMATS, RunConfig, check_numbers, default_data_dir
+from tl_eval.harness.config import (NO_PLANNER, PLANNER_FORMATS, RunConfig, VerifierSettings, check_numbers,
+                                    default_data_dir)
 from tl_eval.harness.errors import ConfigError
 from tl_eval.harness.models import load_generator, parse_spec, preflight
 from tl_eval.harness.models.base import Generator
@@ -36,30 +37,18 @@ class Prepared:
     code_verifier: object | None = None  # shared by the run's code tasks; closed when the run ends
 
 
-def task_options(config: RunConfig) -> dict:
-    from tl_eval.harness.verify.code import SandboxLimits
-
-    limits = SandboxLimits(time_limit_floor_s=config.min_time_limit_s, time_limit_factor=config.time_limit_factor,
-                           sample_time_cap_s=config.sample_time_cap_s, memory_mb=config.memory_mb,
-                           workers=config.workers)
-    return {"sandbox_limits": limits, "sandbox_tier": config.sandbox_tier,
-            "allow_unsandboxed": config.allow_unsandboxed, "math_pipeline": config.math_pipeline,
-            "grader_timeout_s": config.grader_timeout_s}
-
-
-def load_task_problems(names: list[str], config: RunConfig, split: str = "test") -> list[tuple[Task, list[Problem], int]]:
-    data_dir = Path(config.data_dir) if config.data_dir else default_data_dir()
+def load_task_problems(names: list[str], verifier: VerifierSettings, data_dir: str | Path | None = None,
+                       limit: int | None = None, split: str = "test") -> list[tuple[Task, list[Problem], int]]:
+    """Each task, configured with `verifier`, its first `limit` problems, and its size."""
+    data_dir = Path(data_dir) if data_dir else default_data_dir()
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {limit}")
     out = []
     for name in names:
         task = get_task(name)
-        task.configure(**task_options(config))
+        task.configure(**verifier.task_options())
         problems = task.load(data_dir, split)
-        if config.limit is not None:
-            if config.limit < 1:
-                raise ConfigError(f"--limit must be at least 1, got {config.limit}")
-            out.append((task, problems[: config.limit], len(problems)))
-        else:
-            out.append((task, problems, len(problems)))
+        out.append((task, problems[:limit] if limit is not None else problems, len(problems)))
     return out
 
 
@@ -91,13 +80,13 @@ def prepare(config: RunConfig) -> Prepared:
             raise ConfigError("condition 'paraphrased' needs a paraphrasing model",
                               "pass --paraphraser SPEC (e.g. --paraphraser frozen) or drop 'paraphrased'")
         paraphraser_spec = parse_spec(config.paraphraser, frozen=config.frozen_executor)
-    tasks = load_task_problems(config.tasks, config)
+    tasks = load_task_problems(config.tasks, config.verifier, config.data_dir, config.limit)
     code_verifier = None
     if any(t.uses_sandbox for t, _, _ in tasks):
         from tl_eval.harness.verify.code import CodeVerifier
 
         # Started now: its tier probe is a precondition, and all code tasks of the run share its workers.
-        code_verifier = CodeVerifier(task_options(config)["sandbox_limits"], config.sandbox_tier,
+        code_verifier = CodeVerifier(config.verifier.task_options()["sandbox_limits"], config.sandbox_tier,
                                      config.allow_unsandboxed)
         for task, _, _ in tasks:
             task.configure(code_verifier=code_verifier)

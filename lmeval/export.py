@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from tl_eval.harness.config import RunConfig
+from tl_eval.harness.config import VerifierSettings
 from tl_eval.harness.errors import DataError
 from tl_eval.harness.metrics.specs import higher_is_better
 from tl_eval.harness.results import load_results, load_samples
@@ -57,10 +57,9 @@ def _problems(task: str, cfg: dict, data_dir: str | None):
     """The run's problems, reloaded for their prompts and gold answers (the run directory keeps only ids)."""
     from tl_eval.harness.evaluate import load_task_problems
 
-    config = RunConfig(tasks=[task], planner="-", data_dir=data_dir or cfg.get("data_dir"),
-                       math_pipeline=cfg.get("math_pipeline", "strict"))
+    verifier = VerifierSettings(math_pipeline=cfg.get("math_pipeline", VerifierSettings.math_pipeline))
     try:
-        (loaded_task, problems, _), = load_task_problems([task], config)
+        (loaded_task, problems, _), = load_task_problems([task], verifier, data_dir or cfg.get("data_dir"))
     except DataError as e:
         raise DataError(f"cannot reload the problems of task {task!r} to export them: {e.problem}",
                         "pass --data-dir pointing at the benchmark data the run used") from e

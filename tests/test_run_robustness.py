@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 import tests.scripted_models  # noqa: F401  (registers the scripted models)
 from tl_eval.harness.cli import main
-from tl_eval.harness.config import RunConfig
+from tl_eval.harness.config import RunConfig, VerifierSettings
 from tl_eval.harness.evaluate import load_task_problems
 from tl_eval.harness.pipeline.judge import VerdictKeys, verdict_key
 from tl_eval.harness.results import load_results, load_samples
@@ -69,8 +69,7 @@ def test_verdict_cache_hits_when_rerun_in_a_new_process(tmp_path, data_dir):
 
 def test_verdict_key_depends_on_what_decides_the_verdict_only(data_dir):
     def task(name, **options):
-        cfg = RunConfig(tasks=[name], planner="-", limit=1, **options)
-        (t, problems, _), = load_task_problems([name], cfg)
+        (t, problems, _), = load_task_problems([name], VerifierSettings(**options), limit=1)
         return t, problems[0]
 
     for name in ("gsm8k", "humaneval"):

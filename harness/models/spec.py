@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl
 
+from tl_eval.harness.config import DEFAULT_FROZEN
 from tl_eval.harness.errors import ConfigError
-
-DEFAULT_FROZEN = "builtin:qwen2.5-coder-0.5b-instruct"
 FROZEN_ENV = "TL_EVAL_FROZEN_EXECUTOR"
 
 BUILTIN_NAMES = ("qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct")

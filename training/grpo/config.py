@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from tl_eval.harness.config import DEFAULT_FROZEN, VerifierSettings
 from tl_eval.harness.errors import ConfigError
 
 MODES = ("exec-only", "tracelift")
@@ -21,7 +22,7 @@ class TrainConfig:
     task: str = "gsm8k"
     planner: str = "builtin:smollm2-135m-instruct"  # also random:tiny, hf:PATH, or a model directory
     executor: str = "frozen"
-    frozen_executor: str = "builtin:qwen2.5-coder-0.5b-instruct"
+    frozen_executor: str = DEFAULT_FROZEN
     executor_options: dict[str, Any] = field(default_factory=dict)  # backend overrides, e.g. n_threads, concurrency
     output: str = "runs/train/planner"
     rm: str | None = None
@@ -36,10 +37,11 @@ class TrainConfig:
     executor_top_p: float = 1.0
     executor_max_tokens: int = 256
     cache: str | None = None  # None: the shared default cache; "off": in memory
-    math_pipeline: str = "strict"
-    grader_timeout_s: float = 5.0
-    sandbox_tier: str = "auto"
-    allow_unsandboxed: bool = False
+    # the evaluation's verifier settings (harness.config.VerifierSettings), so that verdict keys match
+    math_pipeline: str = VerifierSettings.math_pipeline
+    grader_timeout_s: float = VerifierSettings.grader_timeout_s
+    sandbox_tier: str = VerifierSettings.sandbox_tier
+    allow_unsandboxed: bool = VerifierSettings.allow_unsandboxed
     # GRPO
     max_steps: int = 30
     num_generations: int = 4

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tl_eval.harness.config import RunConfig, default_cache_dir, default_data_dir
+from tl_eval.harness.config import VerifierSettings, default_cache_dir, default_data_dir
 from tl_eval.harness.errors import ConfigError
 from tl_eval.harness.pipeline.cache import Cache
 from tl_eval.harness.task import Task, get_task
@@ -35,13 +35,8 @@ class TrainResult:
 
 def configure_task(task: Task, cfg: TrainConfig) -> None:
     """The verifier options the evaluation would use, so that verdict cache keys match it."""
-    run = RunConfig(tasks=[cfg.task], planner="-", math_pipeline=cfg.math_pipeline,
-                    grader_timeout_s=cfg.grader_timeout_s, sandbox_tier=cfg.sandbox_tier,
-                    allow_unsandboxed=cfg.allow_unsandboxed)
     try:
-        from tl_eval.harness.evaluate import task_options
-
-        task.configure(**task_options(run))
+        task.configure(**VerifierSettings.of(cfg).task_options())
     except ImportError:  # the sandbox package is not importable: math tasks need only the grader options
         if task.uses_sandbox:
             raise
