@@ -135,6 +135,15 @@ def evalplus_rows(dataset: str, problems: list) -> list[dict]:
     return rows
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL when this script dies, so that no server or codegen outlives an interrupted run
+    (two codegens appending to one samples file would duplicate its rows)."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -147,7 +156,7 @@ def llama_server(log: Path):
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path(parse_spec(MODEL))),
            "--n_ctx", "4096", "--n_threads", str(os.cpu_count()), "--host", "127.0.0.1", "--port", str(port)]
     with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
     try:
         url = f"http://127.0.0.1:{port}/v1"
         for _ in range(240):
@@ -159,7 +168,7 @@ def llama_server(log: Path):
             time.sleep(0.5)
         yield url
     finally:
-        proc.terminate()
+        proc.kill()  # a server busy generating ignores SIGTERM
         proc.wait(timeout=30)
 
 
@@ -169,7 +178,8 @@ def evalplus_codegen(dataset: str, work: Path, override: Path) -> Path:
     with llama_server(work / "llama_server.log") as url:
         subprocess.run([sys.executable, "-m", "evalplus.codegen", "--model", "qwen2.5-coder-0.5b-instruct-q4_k_m",
                         "--dataset", dataset, "--backend", "openai", "--base-url", url, "--greedy",
-                        "--root", str(work / "evalplus")], env=env, check=True, stdout=subprocess.DEVNULL)
+                        "--root", str(work / "evalplus")], env=env, check=True, stdout=subprocess.DEVNULL,
+                       preexec_fn=_die_with_parent)
     samples = list((work / "evalplus" / dataset).glob("*_openai_temp_0.0.jsonl"))
     if len(samples) != 1:
         raise SystemExit(f"expected one evalplus samples file, found {samples}")
@@ -281,7 +291,8 @@ def main() -> None:
     rows_out, classes = [], {}
     for pid in pids:
         tid, s = ids[pid], tl[pid]
-        e = Side(ep_raw[tid], ep_code[tid], n_tokens(ep_raw[tid]) >= EVALPLUS_MAX_TOKENS,
+        # evalplus keeps no finish reason; re-tokenizing the text can differ from the generated tokens by a few.
+        e = Side(ep_raw[tid], ep_code[tid], n_tokens(ep_raw[tid]) >= EVALPLUS_MAX_TOKENS - 8,
                  ep_verdicts["ep_own"][tid], tl_on_ep[pid])
         t = Side(s["executor_output"], s["artifact"], s["executor_finish_reason"] == "length",
                  s["status"] == "pass", ep_verdicts["tl_programs"][tid])
