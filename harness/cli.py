@@ -14,7 +14,7 @@ from click.core import ParameterSource
 
 from tl_eval.harness.config import (DEFAULT_FROZEN, NUMERIC_RULES, PLANNER_FORMATS, RunConfig, VerifierSettings,
                                     check_numbers, default_data_dir)
-from tl_eval.harness.errors import ConfigError, DataError, TLEvalError
+from tl_eval.harness.errors import ConfigError, DataError, TLEvalError, fail
 from tl_eval.harness.jsonl import read_jsonl
 from tl_eval.harness.writes import atomic_write_text
 
@@ -214,10 +214,7 @@ def _guard(fn):
     try:
         return fn()
     except TLEvalError as e:
-        click.secho(f"error: {e.problem}", fg="red", err=True)
-        if e.fix:
-            click.echo(f"  fix: {e.fix}", err=True)
-        sys.exit(2)
+        fail(e)
     except KeyboardInterrupt:
         click.echo("\ninterrupted: finished generations are cached; run the same command again to resume.", err=True)
         sys.exit(130)

@@ -15,16 +15,13 @@ import click
               help="Benchmark data the run used (to reload prompts); default: the run's own setting.")
 def export(run_dir: str, fmt: str, output: str | None, data_dir: str | None) -> None:
     """Write a run in lm-eval's results layout: results_<timestamp>.json and samples_<task>_<timestamp>.jsonl."""
-    from tl_eval.harness.errors import TLEvalError
+    from tl_eval.harness.errors import TLEvalError, fail
     from tl_eval.lmeval.export import export_run
 
     try:
         result = export_run(run_dir, output, data_dir)
     except TLEvalError as e:
-        click.secho(f"error: {e.problem}", fg="red", err=True)
-        if e.fix:
-            click.echo(f"  fix: {e.fix}", err=True)
-        raise SystemExit(2) from None
+        fail(e)
     click.echo(f"results: {result.results_path}")
     for task, path in result.samples_paths.items():
         click.echo(f"samples ({task}): {path}")

@@ -6,15 +6,9 @@ from pathlib import Path
 
 import click
 
-from tl_eval.harness.errors import TLEvalError
+from tl_eval.harness.errors import TLEvalError, fail
 
 
-def _fail(e: TLEvalError):
-    """Same convention as the harness: the problem and the fix on stderr, exit code 2."""
-    click.secho(f"error: {e.problem}", fg="red", err=True)
-    if e.fix:
-        click.echo(f"  fix: {e.fix}", err=True)
-    raise SystemExit(2)
 
 
 @click.command("report")
@@ -35,7 +29,7 @@ def report(run_dirs, out, strict, alpha, confidence, n_resamples, seed, title, n
         rep = build_report(list(run_dirs), out, strict=strict, alpha=alpha, confidence=confidence,
                            n_resamples=n_resamples, seed=seed, title=title, figures_too=not no_figures)
     except TLEvalError as e:
-        _fail(e)
+        fail(e)
     for issue in rep.issues:
         click.echo(f"{'refused' if issue.refused else 'flagged'}: {issue.sentence()}", err=True)
     for warning in rep.warnings:
@@ -64,12 +58,12 @@ def leaderboard(runs, baselines, out, task, alpha, n_resamples, seed):
     if baselines is None and Path("baselines").is_dir():
         baselines = Path("baselines")
     if not roots and baselines is None:
-        _fail(TLEvalError("no runs to show", "pass --runs DIR (a run directory or a folder of them)"))
+        fail(TLEvalError("no runs to show", "pass --runs DIR (a run directory or a folder of them)"))
     try:
         board = build_leaderboard(roots, out, baselines, alpha=alpha, n_resamples=n_resamples, seed=seed)
         tables = terminal_table(board, task) if out is None else []
     except TLEvalError as e:
-        _fail(e)
+        fail(e)
     for skip in board["skipped"]:
         click.secho(f"warning: skipped {skip['path']}: {skip['reason']}", fg="yellow", err=True)
     if out is None:

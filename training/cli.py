@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
-from tl_eval.harness.errors import TLEvalError
+from tl_eval.harness.errors import TLEvalError, fail
 
 
-def _fail(exc: TLEvalError) -> None:
-    click.echo(f"error: {exc.problem}", err=True)
-    if exc.fix:
-        click.echo(f"  fix: {exc.fix}", err=True)
-    sys.exit(2)
 
 
 @click.command("build-groups")
@@ -42,7 +36,7 @@ def build_groups(task, split, out, data_dir, limit, seed, writer):
         rows, report = build(task, split, data_dir=data_dir, limit=limit, seed=seed, writer=gen)
         write_groups(rows, out)
     except TLEvalError as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(f"wrote {out}: {report.summary()}")
     for kind, n in sorted(report.per_kind.items()):
         click.echo(f"  {kind:16s} {n:6d}  (not applicable to {report.not_applicable.get(kind, 0)} seeds)")
@@ -88,7 +82,7 @@ def train_rm(groups, base, output, max_length, epochs, max_steps, groups_per_bat
                           save_every=save_every, seed=seed, progress=not no_progress)
         result = train(cfg, device=device)
     except TLEvalError as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(f"saved the RM to {result.output} ({result.steps} steps, {result.seconds_per_step:.2f} s/step)")
     _print_metrics("held-out", result.heldout)
     for name, m in result.baselines.items():
@@ -134,7 +128,7 @@ def score(rm_dir, samples, data_dir, out, device, batch_size):
         items = read_samples(samples, data_dir)
         scorer = load_scorer(rm_dir, device=device, batch_size=batch_size)
     except TLEvalError as exc:
-        _fail(exc)
+        fail(exc)
     scores: dict[int, float] = {}
     from tl_eval.training.reason_rm.samples import by_task_type
 

@@ -6,14 +6,9 @@ import json
 
 import click
 
-from tl_eval.harness.errors import TLEvalError
+from tl_eval.harness.errors import TLEvalError, fail
 
 
-def _fail(exc: TLEvalError) -> None:
-    click.echo(f"error: {exc.problem}", err=True)
-    if exc.fix:
-        click.echo(f"  fix: {exc.fix}", err=True)
-    raise SystemExit(2)
 
 
 @click.command("train")
@@ -51,7 +46,7 @@ def train(mode, planner, executor, frozen_executor, task, output, rm, config_pat
                                 max_steps=max_steps, limit=limit, data_dir=data_dir, cache=cache)
         result = run_train(cfg, resume=resume, show_progress=not quiet, log=lambda m: click.echo(m, err=True))
     except TLEvalError as e:
-        _fail(e)
+        fail(e)
     c = result.counters
     click.echo(f"checkpoint: {result.output}\nsteps: {result.steps}  time: {result.seconds:.0f}s  "
                f"executor calls: {c['calls']} ({c['with_trace_calls']} with trace, {c['alone_calls']} alone, "
@@ -72,7 +67,7 @@ def list_cmd(as_json):
     try:
         rows = list_entries()
     except TLEvalError as e:
-        _fail(e)
+        fail(e)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -98,7 +93,7 @@ def run_cmd(name, quiet):
     try:
         entry = run_baseline(name, show_progress=not quiet, log=lambda m: click.echo(m, err=True))
     except TLEvalError as e:
-        _fail(e)
+        fail(e)
     click.echo(json.dumps({k: entry[k] for k in ("name", "run_id", "metrics")}, indent=2))
 
 
