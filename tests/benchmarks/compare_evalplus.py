@@ -309,9 +309,12 @@ def main() -> None:
     print(f"  tl-eval  (--planner none):                    pass@1 {100 * tl_pass / n:5.1f}%  ({tl_pass}/{n})")
     print(f"  cross-judged: tl-eval's tests on evalplus's programs {100 * sum(tl_on_ep.values()) / n:5.1f}%, "
           f"evalplus's tests on tl-eval's programs {100 * sum(ep_verdicts['tl_programs'].values()) / n:5.1f}%")
-    print(f"  disagreements: {len(rows_out)} "
-          f"(solved only by evalplus {sum(r[1] == 'evalplus' for r in rows_out)}, "
-          f"only by tl-eval {sum(r[1] == 'tl-eval' for r in rows_out)})")
+    from scipy.stats import binomtest
+
+    only_ep = sum(r[1] == "evalplus" for r in rows_out)
+    p_value = binomtest(only_ep, len(rows_out)).pvalue if rows_out else 1.0
+    print(f"  disagreements: {len(rows_out)} (solved only by evalplus {only_ep}, only by tl-eval "
+          f"{len(rows_out) - only_ep}; exact sign test of the paired difference p = {p_value:.2f})")
     for why in ("tests", "extraction", "length", "prompt"):
         if why in classes:
             print(f"    {why:<10} {len(classes[why]):3d}  {' '.join(classes[why])}")
@@ -320,7 +323,7 @@ def main() -> None:
     for vocab in _VOCAB:
         vocab.close()
     (work / "comparison.json").write_text(json.dumps(
-        {"dataset": args.dataset, "n": n, "evalplus_pass": ep_pass, "tl_eval_pass": tl_pass,
+        {"dataset": args.dataset, "n": n, "evalplus_pass": ep_pass, "tl_eval_pass": tl_pass, "sign_test_p": p_value,
          "disagreements": [{"problem_id": p, "solved_by": w, "class": c} for p, w, c in rows_out]}, indent=1))
 
 
