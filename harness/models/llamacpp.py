@@ -1,4 +1,5 @@
-"""llama-cpp-python in process: any GGUF, and the builtin models. One prompt per call (it does not batch)."""
+"""llama-cpp-python in process: any GGUF, and the builtin models. Greedy requests are decoded `batch` at a time in
+one context (harness.models.llama_batch); sampled ones one at a time."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ from tl_eval.harness.types import Generation, GenerationRequest
 log = logging.getLogger(__name__)
 
 DEFAULT_N_CTX = 4096
+# Sequences decoded together (`?batch=N`). 1, llama-cpp-python's own sequential path, stays the default: on 2 cores
+# batch=8 gained 1.2x and changed 4 of 20 greedy outputs (docs/models.md), not yet worth a composition-dependent output.
+DEFAULT_BATCH = 1
 
 
 def require_llama_cpp() -> None:
@@ -95,6 +99,8 @@ class LlamaCppGenerator(Generator):
         self._n_gpu_layers = int_option(spec, "n_gpu_layers", 0)
         self._lora_scale = float_option(spec, "lora_scale", 1.0)
         self._chat_format = spec.options.get("chat_format") or None
+        self.batch = int_option(spec, "batch", DEFAULT_BATCH, minimum=1)
+        self._decoder = None
         self._llama = None
         self._lock = threading.Lock()  # a llama.cpp context is not thread-safe
 
@@ -109,7 +115,16 @@ class LlamaCppGenerator(Generator):
             parts.append(f"lora={fingerprint_file(self._lora)}@{self._lora_scale}")
         if self._chat_format:
             parts.append(f"chat_format={self._chat_format}")
+        if self._batches():
+            # Batched greedy decoding matched sequential decoding token for token where measured
+            # (docs/models.md), but a different kernel path may round differently: keep the two apart.
+            parts.append("decode=batched")
         return "|".join(parts)
+
+    def _batches(self) -> bool:
+        """Whether greedy requests take the batched path: a batch above 1, the GGUF's own chat template (the
+        batched path renders it itself) and no LoRA (the adapter is set on llama-cpp-python's context only)."""
+        return self.batch > 1 and not self._chat_format and self._lora is None
 
     def _model(self):
         if self._llama is None:
@@ -191,16 +206,56 @@ class LlamaCppGenerator(Generator):
         requests: Sequence[GenerationRequest],
         on_done: Callable[[int, Generation], None] | None = None,
     ) -> list[Generation]:
-        results = []
+        results: list[Generation | None] = [None] * len(requests)
+
+        def done(i: int, gen: Generation) -> None:
+            results[i] = gen
+            if on_done is not None:
+                on_done(i, gen)
+
         with self._lock:
+            greedy = [i for i, r in enumerate(requests) if r.sampling.temperature == 0] if self._batches() else []
+            if len(greedy) > 1:
+                try:
+                    self._generate_batched([(i, requests[i]) for i in greedy], done)
+                except ModelError as err:  # no chat template in the GGUF: llama-cpp-python's own formats apply
+                    log.warning("%s: decoding one request at a time: %s", self.spec, err.problem)
+                    self.batch = 1
             for i, request in enumerate(requests):
-                gen = self._one(request)
-                results.append(gen)
-                if on_done is not None:
-                    on_done(i, gen)
-        return results
+                if results[i] is None:
+                    done(i, self._one(request))
+        return results  # type: ignore[return-value]
+
+    def _generate_batched(self, indexed: list[tuple[int, GenerationRequest]],
+                          done: Callable[[int, Generation], None]) -> None:
+        from tl_eval.harness.models.llama_batch import BatchDecoder, BatchItem
+
+        llama, formatter = self._model(), self._formatter()
+        items = []
+        for i, request in indexed:
+            conversation, prefill = split_prefill(request.messages)
+            formatted = formatter(messages=conversation)
+            # As llama-cpp-python's completion tokenizes a text prompt (special tokens parsed, BOS as the vocab says).
+            tokens = llama.tokenize((formatted.prompt + prefill).encode("utf-8"), add_bos=True, special=True)
+            if len(tokens) >= self.n_ctx:
+                log.warning("prompt longer than n_ctx=%d for %s: %d tokens", self.n_ctx, self.spec, len(tokens))
+                done(i, Generation(text="", finish_reason="error"))
+                continue
+            # llama-cpp-python clamps max_tokens to what the context has left; so does this path.
+            budget = min(request.sampling.max_tokens, self.n_ctx - len(tokens))
+            items.append(BatchItem(i, tokens, budget, [*request.sampling.stop, *(formatted.stop or [])]))
+        if not items:
+            return
+        if self._decoder is None:
+            self._decoder = BatchDecoder(llama, self.batch, self.n_ctx, self.n_threads, self._n_batch)
+        self._decoder.run(items, lambda i, r: done(i, Generation(
+            text=r.text, finish_reason=r.finish_reason, prompt_tokens=r.prompt_tokens,
+            completion_tokens=r.completion_tokens, seconds=r.seconds)))
 
     def close(self) -> None:
+        if self._decoder is not None:
+            self._decoder.close()
+            self._decoder = None
         if self._llama is not None:
             self._llama.close()
             self._llama = None
@@ -208,7 +263,7 @@ class LlamaCppGenerator(Generator):
 
 def check_int_options(spec: ModelSpec) -> None:
     """Validate numeric options early (preflight), so typos fail before any generation."""
-    for key in ("n_ctx", "n_threads", "n_batch", "n_gpu_layers"):
+    for key in ("n_ctx", "n_threads", "n_batch", "n_gpu_layers", "batch"):
         int_option(spec, key, 0)
     float_option(spec, "lora_scale", 1.0)
     if spec.options.get("chat_format") == "":

@@ -1,0 +1,168 @@
+"""Greedy decoding of many prompts at once in one llama.cpp context: one sequence id per prompt, one decode call
+per step for all of them (continuous batching: a finished sequence's slot takes the next prompt at once).
+
+On a CPU a single sequence's decode step is bound by reading the weights; decoding several sequences reads them
+once for all. llama-cpp-python's high-level API decodes one sequence per context, hence the low-level calls.
+What it buys on 2 cores, and how often its greedy outputs differ from the sequential path's (the rounding of a
+batched step depends on what else is in it): docs/models.md, measured by tests/benchmarks/bench_batched.py.
+Greedy only: a sampled request's tokens would depend on llama.cpp's sampler chain, which this loop does not
+reproduce, so sampled requests stay on the sequential path.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class BatchItem:
+    """One prompt to complete: its tokens, token budget and stop strings."""
+
+    index: int
+    prompt: list[int]
+    max_tokens: int
+    stops: Sequence[str]
+
+
+@dataclass
+class BatchResult:
+    text: str
+    finish_reason: str  # stop | length
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float = 0.0  # from the prompt's prefill to the last token
+
+
+@dataclass
+class _Slot:
+    item: BatchItem
+    tokens: list[int] = field(default_factory=list)
+    pos: int = 0
+    next: int = -1  # the greedy choice from its latest logits (the next decode call overwrites them)
+    start: float = field(default_factory=time.perf_counter)
+
+
+class BatchDecoder:
+    """A context of `n_seq` sequences of `n_ctx` tokens each over an already loaded llama-cpp-python model."""
+
+    def __init__(self, llama, n_seq: int, n_ctx: int, n_threads: int, n_batch: int = 512):
+        import llama_cpp as L
+
+        self._L, self._llama, self.n_seq, self.n_ctx = L, llama, n_seq, n_ctx
+        # llama-cpp-python's own context settings (flash attention, KV types, ...), so that logits are computed the
+        # way the sequential path computes them; only the size and the number of sequences change.
+        params = L.llama_context_params.from_buffer_copy(llama.context_params)
+        params.n_ctx = n_ctx * n_seq  # split evenly: each sequence gets n_ctx
+        params.n_seq_max = n_seq
+        params.n_batch = max(n_batch, n_seq)
+        params.n_ubatch = min(params.n_batch, 512)
+        params.n_threads = params.n_threads_batch = n_threads
+        self._ctx = L.llama_init_from_model(llama._model.model, params)
+        if not self._ctx:
+            raise RuntimeError(f"llama.cpp could not create a context of {n_seq} x {n_ctx} tokens")
+        self._n_batch = params.n_batch
+        self._batch = L.llama_batch_init(self._n_batch, 0, 1)
+        self._vocab = L.llama_model_get_vocab(llama._model.model)
+        self._n_vocab = L.llama_vocab_n_tokens(self._vocab)
+
+    def close(self) -> None:
+        if self._ctx:
+            self._L.llama_batch_free(self._batch)
+            self._L.llama_free(self._ctx)
+            self._ctx = None
+
+    # -- the batch --------------------------------------------------------------------------------------------
+    def _clear(self) -> None:
+        self._batch.n_tokens = 0
+
+    def _add(self, token: int, pos: int, seq: int, logits: bool) -> int:
+        b, n = self._batch, self._batch.n_tokens
+        b.token[n], b.pos[n], b.n_seq_id[n], b.logits[n] = token, pos, 1, logits
+        b.seq_id[n][0] = seq
+        b.n_tokens = n + 1
+        return n
+
+    def _decode(self) -> None:
+        if self._L.llama_decode(self._ctx, self._batch) != 0:
+            raise RuntimeError("llama_decode failed (the batch does not fit the context)")
+
+    def _argmax(self, row: int) -> int:
+        logits = np.ctypeslib.as_array(self._L.llama_get_logits_ith(self._ctx, row), shape=(self._n_vocab,))
+        return int(logits.argmax())
+
+    def _prefill(self, seq: int, slot: _Slot) -> None:
+        """The prompt into the sequence's cache, in chunks of n_batch, and its first greedy token. In calls of its
+        own: mixing prompt chunks into the decode steps changed more outputs (9 of 20 against 4 of 20, docs/models.md)
+        and was not faster on 2 cores."""
+        prompt = slot.item.prompt
+        for start in range(0, len(prompt), self._n_batch):
+            self._clear()
+            chunk = prompt[start:start + self._n_batch]
+            rows = [self._add(token, start + j, seq, start + j == len(prompt) - 1) for j, token in enumerate(chunk)]
+            self._decode()
+        slot.pos, slot.next = len(prompt), self._argmax(rows[-1])
+
+    # -- the loop ---------------------------------------------------------------------------------------------
+    def run(self, items: Sequence[BatchItem], on_done: Callable[[int, BatchResult], None] | None = None
+            ) -> dict[int, BatchResult]:
+        """Complete every item; a finished sequence's slot takes the next waiting item at once."""
+        L, memory = self._L, self._L.llama_get_memory(self._ctx)
+        # An empty cache at the start of every call, as the sequential path has: where a prompt's tokens land in
+        # the cache changes the rounding of attention, and so, at a near tie, a greedy token.
+        L.llama_memory_clear(memory, True)
+        pending, slots, out = deque(items), {}, {}
+        while pending or slots:
+            for seq in range(self.n_seq):
+                if seq not in slots and pending:
+                    slot = _Slot(pending.popleft())
+                    L.llama_memory_seq_rm(memory, seq, -1, -1)
+                    self._prefill(seq, slot)
+                    slots[seq] = slot
+            # Each sequence takes its chosen token, or ends; the ones that go on are decoded together.
+            for seq, slot in list(slots.items()):
+                result = self._step(slot, slot.next)
+                if result is not None:
+                    out[slot.item.index] = result
+                    del slots[seq]
+                    L.llama_memory_seq_rm(memory, seq, -1, -1)
+                    if on_done is not None:
+                        on_done(slot.item.index, result)
+            if not slots:
+                continue
+            self._clear()
+            rows = {}
+            for seq, slot in slots.items():
+                rows[seq] = self._add(slot.tokens[-1], slot.pos, seq, True)
+                slot.pos += 1
+            self._decode()
+            for seq, row in rows.items():
+                slots[seq].next = self._argmax(row)
+        return out
+
+    def _step(self, slot: _Slot, token: int) -> BatchResult | None:
+        """Take `token` into the slot's completion, or the result when the sequence ends here."""
+        item = slot.item
+        if self._L.llama_vocab_is_eog(self._vocab, token):
+            return self._result(slot, "stop")
+        slot.tokens.append(token)
+        text = self._text(slot.tokens)
+        for stop in item.stops:
+            if stop and stop in text:
+                return BatchResult(text[: text.index(stop)], "stop", len(item.prompt), len(slot.tokens),
+                                   time.perf_counter() - slot.start)
+        if len(slot.tokens) >= item.max_tokens:
+            return self._result(slot, "length")
+        return None
+
+    def _text(self, tokens: list[int]) -> str:
+        return self._llama.detokenize(tokens).decode("utf-8", errors="ignore")
+
+    def _result(self, slot: _Slot, reason: str) -> BatchResult:
+        return BatchResult(self._text(slot.tokens), reason, len(slot.item.prompt), len(slot.tokens),
+                           time.perf_counter() - slot.start)
+

@@ -1,0 +1,50 @@
+"""The llama.cpp backend's batched greedy path against its sequential one, on the same requests in one run.
+
+HumanEval executor-alone prompts and tagged planner prompts of the first N problems; prints completion tokens per
+second of `?batch=1` and `?batch=B`, their ratio, and which outputs differ.
+Usage: python tests/benchmarks/bench_batched.py [--limit 10] [--max-tokens 256] [--batch 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from tl_eval.harness.models import load_generator
+from tl_eval.harness.pipeline.trace import planner_messages
+from tl_eval.harness.task import get_task
+from tl_eval.harness.types import GenerationRequest, SamplingParams
+
+MODEL = "builtin:qwen2.5-coder-0.5b-instruct"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--limit", type=int, default=10)
+    ap.add_argument("--max-tokens", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=8)
+    args = ap.parse_args()
+    task = get_task("humaneval")
+    problems = task.load(None)[: args.limit]
+    sampling = SamplingParams(0.0, 1.0, args.max_tokens, 1234)
+    requests = [GenerationRequest(tuple(task.executor_messages(p, None)), sampling, 0) for p in problems]
+    plan = SamplingParams(0.0, 1.0, args.max_tokens, 1234, ("</reasoning>", *task.planner_stops))
+    requests += [GenerationRequest(tuple(planner_messages(task.planner_messages(p), "tagged")), plan, 0)
+                 for p in problems]
+    outs, rates = {}, {}
+    for b in (1, args.batch):
+        with load_generator(f"{MODEL}?batch={b}") as gen:
+            start = time.perf_counter()
+            outs[b] = gen.generate(requests)
+            seconds = time.perf_counter() - start
+        tokens = sum(g.completion_tokens for g in outs[b])
+        rates[b] = tokens / seconds
+        print(f"batch={b}: {seconds:.1f} s, {tokens} completion tokens, {rates[b]:.1f} tokens/s")
+    differ = [i for i, (a, c) in enumerate(zip(outs[1], outs[args.batch])) if a.text != c.text]
+    print(f"throughput ratio batch={args.batch} / batch=1: {rates[args.batch] / rates[1]:.2f}")
+    print(f"outputs that differ: {len(differ)} of {len(requests)} "
+          f"({sum(i < len(problems) for i in differ)} executor, {sum(i >= len(problems) for i in differ)} planner)")
+
+
+if __name__ == "__main__":
+    main()
