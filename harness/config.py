@@ -23,6 +23,13 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("TL_EVAL_CACHE", Path.home() / ".cache" / "tl-eval"))
 
 
+def resolve_cache(cache: str | None) -> Path | None:
+    """The generation cache a `cache` setting names: None (the default cache), "off" (in memory only) or a path."""
+    if cache == "off":
+        return None
+    return Path(cache) if cache else default_cache_dir() / "generations.sqlite"
+
+
 def default_data_dir() -> Path | None:
     value = os.environ.get("TL_EVAL_DATA_DIR")
     return Path(value) if value else None
@@ -113,9 +120,7 @@ class RunConfig:
         return SamplingParams(self.temperature, self.top_p, self.executor_max_tokens, self.seed)
 
     def cache_path(self) -> Path | None:
-        if self.cache == "off":
-            return None
-        return Path(self.cache) if self.cache else default_cache_dir() / "generations.sqlite"
+        return resolve_cache(self.cache)
 
     def to_dict(self) -> dict:
         return asdict(self)

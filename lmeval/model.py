@@ -16,7 +16,7 @@ from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 from tqdm.auto import tqdm
 
-from tl_eval.harness.config import DEFAULT_FROZEN, default_cache_dir
+from tl_eval.harness.config import DEFAULT_FROZEN, resolve_cache
 from tl_eval.harness.errors import ConfigError
 from tl_eval.harness.models import load_generator, parse_spec, preflight
 from tl_eval.harness.pipeline.cache import Cache, CachedGenerator
@@ -53,9 +53,7 @@ class PairSettings:
     n_threads: int | None = None
 
     def cache_path(self) -> Path | None:
-        if self.cache == "off":
-            return None
-        return Path(self.cache) if self.cache else default_cache_dir() / "generations.sqlite"
+        return resolve_cache(self.cache)
 
 
 def _as_int(name: str, value: Any, minimum: int = 1) -> int:

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tl_eval.harness.config import VerifierSettings, default_cache_dir, default_data_dir
+from tl_eval.harness.config import VerifierSettings, default_data_dir, resolve_cache
 from tl_eval.harness.errors import ConfigError
 from tl_eval.harness.pipeline.cache import Cache
 from tl_eval.harness.task import Task, get_task
@@ -44,9 +44,7 @@ def configure_task(task: Task, cfg: TrainConfig) -> None:
 
 
 def cache_path(cfg: TrainConfig) -> Path | None:
-    if cfg.cache == "off":
-        return None
-    return Path(cfg.cache) if cfg.cache else default_cache_dir() / "generations.sqlite"
+    return resolve_cache(cfg.cache)
 
 
 def _checkpoint_to_resume(output: Path, resume: bool) -> str | None:
