@@ -123,6 +123,10 @@ class ChildLink:
             except FrameError as e:
                 raise Stop("fail", f"the program corrupted its reply channel: {e}", self.stderr_excerpt())
             if frame is not None:
+                # The child flushes its output before it replies, but a poll can report the reply first: take
+                # what is already in the output pipe now, or a failing test's stderr may be missing.
+                while self.out_r >= 0 and select.select([self.out_r], [], [], 0)[0]:
+                    self._drain_output()
                 return frame
             if self.reader.eof:
                 raise Stop("fail", "the program exited before the tests finished", self.stderr_excerpt())
