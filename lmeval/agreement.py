@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tl_eval.harness.errors import DataError
+from tl_eval.harness.records import SampleRecord
 
 
 @dataclass(frozen=True)
@@ -68,13 +69,13 @@ def _reason(lm_pass: bool, tl_pass: bool, tl_on_lm: bool, same_output: bool, lm_
     return "unexplained: the same text, and tl-eval's grader agrees with lm-eval on it"
 
 
-def compare_gsm8k(lm_rows: dict[int, dict], tl_records: list[dict], filter_name: str = "strict-match",
+def compare_gsm8k(lm_rows: dict[int, dict], tl_records: list[SampleRecord], filter_name: str = "strict-match",
                   condition: str = "full", metric: str = "exact_match", math_pipeline: str = "strict",
                   grader_timeout_s: float = 5.0) -> list[ProblemAgreement]:
     """Match lm-eval doc i with tl-eval problem `gsm8k/i` (condition, sample 0) and explain every disagreement."""
     from tl_eval.harness.verify.math_grader import MathGrader, extract_answer
 
-    tl_by_id = {r["problem_id"]: r for r in tl_records if r["condition"] == condition and r["sample_index"] == 0}
+    tl_by_id = {r.problem_id: r for r in tl_records if r.condition == condition and r.sample_index == 0}
     pairs = [(doc_id, row, tl_by_id[f"gsm8k/{doc_id}"]) for doc_id, row in sorted(lm_rows.items())
              if f"gsm8k/{doc_id}" in tl_by_id]
     if not pairs:
@@ -90,13 +91,13 @@ def compare_gsm8k(lm_rows: dict[int, dict], tl_records: list[dict], filter_name:
     out = []
     for (doc_id, row, rec), gold, text, verdict in zip(pairs, golds, lm_texts, regraded):
         lm_pass = float(row.get(metric, 0.0)) >= 1.0
-        tl_pass = bool(rec.get("passed"))
+        tl_pass = bool(rec.passed)
         extracted = row["filtered_resps"][0]
         extracted = extracted if isinstance(extracted, str) else json.dumps(extracted)
-        tl_extracted = rec.get("artifact")
-        same = text.strip() == (rec.get("executor_output") or "").strip()
+        tl_extracted = rec.artifact
+        same = text.strip() == (rec.executor_output or "").strip()
         out.append(ProblemAgreement(
-            doc_id=doc_id, problem_id=rec["problem_id"], gold=gold, lm_eval_pass=lm_pass, tl_eval_pass=tl_pass,
+            doc_id=doc_id, problem_id=rec.problem_id, gold=gold, lm_eval_pass=lm_pass, tl_eval_pass=tl_pass,
             tl_grader_on_lm_text=verdict.passed, lm_eval_extracted=extracted,
             tl_eval_extracted=tl_extracted, same_output=same,
             reason=_reason(lm_pass, tl_pass, verdict.passed, same, extracted, extract_answer(text, math_pipeline),

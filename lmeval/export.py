@@ -19,6 +19,7 @@ from pathlib import Path
 from tl_eval.harness.config import VerifierSettings
 from tl_eval.harness.errors import DataError
 from tl_eval.harness.metrics.specs import higher_is_better
+from tl_eval.harness.records import SampleRecord
 from tl_eval.harness.results import load_results, load_samples
 from tl_eval.harness.types import Problem
 
@@ -100,33 +101,34 @@ def _task_rows(task_obj, problems: dict[str, Problem], problem_ids: list[str], r
                header: dict, gen_kwargs: dict) -> tuple[list[dict], dict[str, list[float]]]:
     """One lm-eval sample row per problem and condition, and each condition's per-problem pass rates."""
     doc_ids = {pid: i for i, pid in enumerate(problem_ids)}
-    grouped: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    grouped: dict[tuple[str, str], list[SampleRecord]] = defaultdict(list)
     for r in records:
-        grouped[(r["condition"], r["problem_id"])].append(r)
-    conditions = list(dict.fromkeys(r["condition"] for r in records))
+        grouped[(r.condition, r.problem_id)].append(r)
+    conditions = list(dict.fromkeys(r.condition for r in records))
     rows, rates = [], defaultdict(list)
     for cond in conditions:
         for pid in problem_ids:
-            recs = sorted(grouped.get((cond, pid), []), key=lambda r: r["sample_index"])
+            recs = sorted(grouped.get((cond, pid), []), key=lambda r: r.sample_index)
             if not recs:
                 continue
             problem = problems.get(pid)
             if problem is None:
                 raise DataError(f"problem {pid!r} of the run is not in the task's data any more",
                                 "pass --data-dir with the data the run used")
-            prompt = _prompt_text(task_obj.executor_messages(problem, recs[0].get("executor_trace")))
+            prompt = _prompt_text(task_obj.executor_messages(problem, recs[0].executor_trace))
             doc, target = _doc(problem), task_obj.gold_target(problem)
-            rate = sum(bool(r.get("passed")) for r in recs) / len(recs)
+            rate = sum(bool(r.passed) for r in recs) / len(recs)
             rates[cond].append(rate)
-            artifacts = [r.get("artifact") if r.get("artifact") is not None else "[invalid]" for r in recs]
+            artifacts = [r.artifact if r.artifact is not None else "[invalid]" for r in recs]
             keep = ("trace", "planner_output", "trace_tagged", "tag_compliant", "planner_finish_reason",
                     "planner_tokens", "executor_trace", "intervention", "executor_finish_reason", "executor_tokens",
                     "status", "failing_test", "leakage")
-            arg2 = {"tl_pair": {**header, "condition": cond, "samples": [{k: r.get(k) for k in keep} for r in recs]}}
+            arg2 = {"tl_pair": {**header, "condition": cond,
+                                "samples": [{k: row[k] for k in keep} for row in (r.to_json() for r in recs)]}}
             rows.append({
                 "doc_id": doc_ids[pid], "doc": doc, "target": target,
                 "arguments": {"gen_args_0": {"arg_0": prompt, "arg_1": gen_kwargs, "arg_2": arg2}},
-                "resps": [[r.get("executor_output", "") for r in recs]],
+                "resps": [[r.executor_output or "" for r in recs]],
                 "filtered_resps": [artifacts[0] if len(artifacts) == 1 else artifacts],
                 "filter": cond, "metrics": ["pass@1"],
                 "doc_hash": _hash(json.dumps(doc, indent=2, ensure_ascii=False)),
@@ -139,27 +141,27 @@ def _task_rows(task_obj, problems: dict[str, Problem], problem_ids: list[str], r
 def export_run(run_dir: str | Path, output: str | Path | None = None, data_dir: str | None = None) -> LmEvalExport:
     """Write `run_dir` as lm-eval results under `output` (default RUN_DIR/lm-eval); re-exporting rewrites the same files."""
     run_dir = Path(run_dir)
-    results = load_results(run_dir)
-    config = results.get("config") or {}
+    result = load_results(run_dir)
+    config = result.config
     cfg = config.get("config") or {}
-    run_id = results.get("run_id") or run_dir.name
+    run_id = result.run_id or run_dir.name
     stamp, date = _timestamp(config.get("created"))
     model_dir = Path(output) if output else run_dir / "lm-eval"
     model_dir = model_dir / sanitize_model_name(run_id)
     model_dir.mkdir(parents=True, exist_ok=True)
 
-    systems = results.get("systems") or {}
-    planner = (config.get("planner") or {}).get("spec", systems.get("planner"))
-    executor = (config.get("executor") or {}).get("spec", systems.get("executor"))
+    planner = (config.get("planner") or {}).get("spec", result.systems.get("planner"))
+    executor = (config.get("executor") or {}).get("spec", result.systems.get("executor"))
     header = {"planner": planner, "executor": executor}
     gen_kwargs = _gen_kwargs(cfg)
-    tl_version = (results.get("versions") or {}).get("tl-eval")
+    tl_version = result.versions.get("tl-eval")
 
     out: dict = {"results": {}, "group_subtasks": {}, "configs": {}, "versions": {}, "n-shot": {},
                  "higher_is_better": {}, "n-samples": {}, "task_hashes": {}}
     samples_paths: dict[str, Path] = {}
     seconds = 0.0
-    for task, flat in results.get("results", {}).items():
+    for task, task_result in result.tasks.items():
+        flat = {"alias": task, **task_result.flat()}
         task_info = (config.get("tasks") or {}).get(task, {})
         problem_ids = task_info.get("problem_ids") or []
         records = load_samples(run_dir, task)
@@ -191,10 +193,10 @@ def export_run(run_dir: str | Path, output: str | Path | None = None, data_dir: 
         }
         out["versions"][task] = tl_version
         out["n-shot"][task] = 0
-        out["n-samples"][task] = (results.get("n-samples") or {}).get(task) or {
+        out["n-samples"][task] = result.n_samples.get(task) or {
             "original": len(problem_ids), "effective": len(problem_ids)}
         out["task_hashes"][task] = _hash("".join(r["doc_hash"] + r["prompt_hash"] + r["target_hash"] for r in rows))
-        stages = (((results.get("metrics") or {}).get(task) or {}).get("cost") or {}).get("stages") or {}
+        stages = task_result.cost.get("stages") or {}
         seconds += sum(float(s.get("seconds") or 0.0) for s in stages.values())
 
         path = model_dir / f"samples_{task}_{stamp}.jsonl"

@@ -16,12 +16,12 @@ from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 from tqdm.auto import tqdm
 
-from tl_eval.harness.config import DEFAULT_FROZEN, resolve_cache
+from tl_eval.harness.config import DEFAULT_FROZEN, PLANNER_FORMATS, SamplingSettings, resolve_cache
 from tl_eval.harness.errors import ConfigError
 from tl_eval.harness.models import load_generator, parse_spec, preflight
 from tl_eval.harness.pipeline.cache import Cache, CachedGenerator
 from tl_eval.harness.pipeline.interventions import Condition, apply_condition, derangement, parse_conditions
-from tl_eval.harness.pipeline.trace import extract_trace
+from tl_eval.harness.pipeline.trace import planner_messages, read_turn
 from tl_eval.harness.types import Generation, GenerationRequest, Problem, SamplingParams
 from tl_eval.tasks.registry import rules_task
 
@@ -46,9 +46,10 @@ class PairSettings:
     condition: str = "full"
     frozen_executor: str = DEFAULT_FROZEN
     cache: str | None = None  # None: tl-eval's default cache; "off": in memory
-    planner_max_tokens: int = 384
+    planner_max_tokens: int = SamplingSettings.planner_max_tokens
     executor_max_tokens: int | None = None  # None: the task's max_gen_toks
-    seed: int = 1234
+    seed: int = SamplingSettings.seed
+    planner_format: str = SamplingSettings.planner_format
     task_type: str = "math"  # which perturbations `corrupted` uses
     n_threads: int | None = None
 
@@ -90,9 +91,12 @@ def parse_settings(**kwargs: Any) -> PairSettings:
         parsed = Condition("none")
     settings = PairSettings(planner=planner, condition=str(parsed))
     values: dict[str, Any] = {}
-    for key in ("executor", "frozen_executor", "cache", "task_type"):
+    for key in ("executor", "frozen_executor", "cache", "task_type", "planner_format"):
         if kwargs.get(key) is not None:
             values[key] = str(kwargs[key])
+    if values.get("planner_format", SamplingSettings.planner_format) not in PLANNER_FORMATS:
+        raise ConfigError(f"tl-pair model arg planner_format={values['planner_format']!r} is not a planner format",
+                          f"use planner_format={' or planner_format='.join(PLANNER_FORMATS)}")
     for key, minimum in (("planner_max_tokens", 1), ("executor_max_tokens", 1), ("seed", 0), ("n_threads", 1)):
         if kwargs.get(key) is not None:
             values[key] = _as_int(key, kwargs[key], minimum)
@@ -178,7 +182,7 @@ class TLPairLM(LM):
             sampling = sampling_from_gen_kwargs(gen_kwargs, s.executor_max_tokens or self.DEFAULT_MAX_GEN_TOKS, s.seed)
             if s.executor_max_tokens:
                 sampling = replace(sampling, max_tokens=s.executor_max_tokens)
-            items.append((req, context, index, replace(sampling, seed=sampling.seed + index)))
+            items.append((req, context, index, sampling))
 
         traces = self._plan(items, disable_tqdm)
         cond = _parse_condition(s.condition)
@@ -237,15 +241,18 @@ class TLPairLM(LM):
     def _plan(self, items, disable_tqdm: bool) -> list[dict | None]:
         if self.planner is None or self.settings.condition == "none":
             return [None] * len(items)
-        sampling = SamplingParams(max_tokens=self.settings.planner_max_tokens, seed=self.settings.seed)
-        requests = [GenerationRequest(tuple(prompts.planner_messages(context)),
-                                      replace(sampling, seed=sampling.seed + index), index)
+        s = self.settings
+        # The evaluation's planner turn (format, stop, seeds), greedy as lm-eval's generate_until defaults to.
+        sampling = SamplingSettings(planner_max_tokens=s.planner_max_tokens, seed=s.seed,
+                                    planner_format=s.planner_format).planner()
+        requests = [GenerationRequest(tuple(planner_messages(prompts.planner_messages(context), s.planner_format)),
+                                      sampling, index)
                     for _, context, index, _ in items]
         outs = self._run(self.planner, requests, "tl-pair: plan", disable_tqdm)
         planned = []
         for gen in outs:
-            trace = extract_trace(gen.text)
-            planned.append({"trace": trace.text, "planner_output": gen.text, "trace_tagged": trace.tagged,
+            turn, trace = read_turn(gen.text, gen.finish_reason, s.planner_format)
+            planned.append({"trace": trace.text, "planner_output": turn, "trace_tagged": trace.tagged,
                             "tag_compliant": trace.compliant,  # the harness's rule: closed, with content
                             "planner_finish_reason": gen.finish_reason, "planner_tokens": gen.completion_tokens,
                             "planner_cached": gen.cached})

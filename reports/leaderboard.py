@@ -30,7 +30,7 @@ RANK_RULE = ("Rows are sorted by pass@1 on the task. A system shares the rank of
              "sample per problem, else a sign test) gives p < {alpha}; then it opens a new group whose rank is "
              "its position. Only systems scored on the same problems are ranked together; others are unranked.")
 ENTRY_KEYS = ("name", "planner", "executor", "results")
-# Sample fields a system page shows; absent ones (older or partial records) show as empty.
+# Sample fields a system page shows.
 SAMPLE_FIELDS = ("condition", "status", "passed", "intervention", "executor_trace", "executor_output",
                  "executor_finish_reason", "artifact", "failing_test", "stderr")
 
@@ -264,14 +264,15 @@ def _samples_view(s: System, task: str) -> list[dict]:
     """Samples grouped by (problem, sample index), conditions in the run's order; executor alone: `none` only."""
     groups: dict[tuple[str, int], dict] = {}
     for r in s.runs[task].samples(task):
-        if s.executor_alone and r.get("condition") != NONE:
+        if s.executor_alone and r.condition != NONE:
             continue
-        g = groups.setdefault((r["problem_id"], r.get("sample_index", 0)), {
-            "problem_id": r["problem_id"], "sample_index": r.get("sample_index", 0),
-            "trace": None if s.executor_alone else r.get("trace"),
-            "planner_output": None if s.executor_alone else r.get("planner_output"),
-            "tag_compliant": r.get("tag_compliant"), "leakage": r.get("leakage"), "conditions": []})
-        g["conditions"].append({k: r.get(k) for k in SAMPLE_FIELDS})
+        g = groups.setdefault(r.key, {
+            "problem_id": r.problem_id, "sample_index": r.sample_index,
+            "trace": None if s.executor_alone else r.trace,
+            "planner_output": None if s.executor_alone else r.planner_output,
+            "tag_compliant": r.tag_compliant, "leakage": r.leakage, "conditions": []})
+        row = r.to_json()
+        g["conditions"].append({k: row[k] for k in SAMPLE_FIELDS})
     return list(groups.values())
 
 

@@ -9,6 +9,7 @@ from functools import cached_property
 from pathlib import Path
 
 from tl_eval.harness.errors import DataError
+from tl_eval.harness.records import SampleRecord
 from tl_eval.harness.results import load_results, load_samples
 
 FULL, NONE = "full", "none"
@@ -16,11 +17,12 @@ FULL, NONE = "full", "none"
 
 @dataclass(eq=False)  # identity: the same run read once is the same run
 class Run:
-    """One run directory: its results.json content, with its samples read on demand."""
+    """One run directory: its results.json content (a RunResult's JSON, read by JSON pointers so that every
+    number names its source), with its samples read on demand."""
 
     path: Path | None
     results: dict
-    _samples: dict[str, list[dict]] = field(default_factory=dict, repr=False)
+    _samples: dict[str, list[SampleRecord]] = field(default_factory=dict, repr=False)
 
     @property
     def run_id(self) -> str:
@@ -69,7 +71,7 @@ class Run:
     def has_samples(self) -> bool:
         return self.path is not None and all(_samples_file(self.path, t).exists() for t in self.tasks)
 
-    def samples(self, task: str) -> list[dict]:
+    def samples(self, task: str) -> list[SampleRecord]:
         if task not in self._samples:
             if self.path is None:
                 raise DataError(f"run {self.run_id} has no run directory, so no samples for {task}",
@@ -82,13 +84,12 @@ class Run:
         n: dict[str, int] = {}
         c: dict[str, int] = {}
         for r in self.samples(task):
-            # sandbox_error is the infrastructure's fault, never a model failure: leave it out.
-            # A status of None: the condition did not apply to this sample (e.g. nothing to corrupt).
-            if r.get("condition") != condition or r.get("status") in ("sandbox_error", None):
+            # Unscored: a sandbox_error (the infrastructure's fault, never a model failure), or a condition that
+            # did not apply to this sample (e.g. nothing to corrupt).
+            if r.condition != condition or not r.scored:
                 continue
-            pid = r["problem_id"]
-            n[pid] = n.get(pid, 0) + 1
-            c[pid] = c.get(pid, 0) + bool(r.get("passed"))
+            n[r.problem_id] = n.get(r.problem_id, 0) + 1
+            c[r.problem_id] = c.get(r.problem_id, 0) + bool(r.passed)
         return {pid: c[pid] / n[pid] for pid in n}
 
     def n_samples(self) -> int:
@@ -117,21 +118,6 @@ def _samples_file(path: Path, task: str) -> Path:
     return path / f"samples_{task.replace('/', '_')}.jsonl"
 
 
-_REQUIRED = ("results", "metrics", "config")
-
-
-def check_results_shape(results: dict, where: Path | str) -> None:
-    """The keys reports rely on; a file written by another tool fails here with its name."""
-    missing = [k for k in _REQUIRED if not isinstance(results.get(k), dict)]
-    if missing:
-        raise DataError(f"{where} lacks {', '.join(missing)} (not a tl-eval results file, or truncated)",
-                        "re-run the evaluation that wrote it, or remove it from the command")
-    for task, m in results["metrics"].items():
-        if not isinstance(m, dict) or not isinstance(m.get("conditions"), dict):
-            raise DataError(f"{where}: metrics for task {task!r} have no 'conditions'",
-                            "re-run the evaluation that wrote it")
-
-
 def load_run(run_dir: str | Path) -> Run:
     """Read one run directory; a missing, corrupt or foreign results file raises DataError naming the file."""
     path = Path(run_dir)
@@ -139,9 +125,7 @@ def load_run(run_dir: str | Path) -> Run:
         raise DataError(f"run directory {path} does not exist", "pass a directory written by `tl-eval` (runs/<run_id>/)")
     if path.is_file():
         path = path.parent
-    results = load_results(path)
-    check_results_shape(results, path / "results.json")
-    return Run(path, results)
+    return Run(path, load_results(path).to_json())
 
 
 def find_run_dirs(root: str | Path) -> list[Path]:

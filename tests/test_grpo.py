@@ -100,10 +100,10 @@ def test_train_few_steps(tmp_path, data_dir, mode):
         config = RunConfig(tasks=["gsm8k"], planner=str(result.output), executor="scripted:test-grpo-exec",
                            limit=1, planner_max_tokens=8, cache="off", output=str(tmp_path / "runs"))
         run_dir, results = run(prepare(config), show_progress=False, log=lambda m: None)
-        assert results["systems"]["planner"].startswith("hf:")
+        assert results.systems["planner"].startswith("hf:")
         recorded = json.loads((run_dir / "config.json").read_text())["planner"]
         assert recorded["training_mode"] == "exec-only"  # the leaderboard's training column reads this
-        assert results["model_calls"]["planner"] == 1
+        assert results.model_calls["planner"] == 1
 
 
 @pytest.mark.slow

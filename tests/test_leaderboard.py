@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from tl_eval.harness.errors import DataError
-from tl_eval.harness.results import load_samples
+from tests.run_files import sample_rows
 from tl_eval.reports.cli import leaderboard as leaderboard_cmd
 from tl_eval.reports.leaderboard import build_leaderboard, load_baselines
 from tl_eval.reports.load import load_run
@@ -22,7 +22,7 @@ def make_baselines(folder, scripted_runs):
     """A recorded entry without its run directory (with per-problem outcomes), and one that points at a run."""
     folder.mkdir(parents=True, exist_ok=True)
     good = json.loads((scripted_runs["good"] / "results.json").read_text())
-    outcomes = {t: {"full": {r["problem_id"]: float(r["passed"]) for r in load_samples(scripted_runs["good"], t)
+    outcomes = {t: {"full": {r["problem_id"]: float(r["passed"]) for r in sample_rows(scripted_runs["good"], t)
                              if r["condition"] == "full"}} for t in ("gsm8k", "math500")}
     (folder / "recorded-good.json").write_text(json.dumps({
         "name": "recorded good planner", "planner": "scripted:rep-plan-good", "executor": "scripted:rep-exec",
@@ -111,7 +111,7 @@ def test_system_pages_list_every_sample(site, scripted_runs):
     good = next(e for e in board["systems"] if e["page"] and e["tasks"].get("gsm8k", {}).get("run_dir")
                 == str(scripted_runs["good"]))
     html = (out / good["page"]).read_text()
-    rows = load_samples(scripted_runs["good"], "gsm8k")
+    rows = sample_rows(scripted_runs["good"], "gsm8k")
     assert html.count('<details class="sample" id="gsm8k--') == len({(r["problem_id"], r["sample_index"])
                                                                       for r in rows})
     assert html.count('class="cond" data-condition="corrupted"') >= 20

@@ -29,8 +29,8 @@ def _tl_eval_run(tmp_path, planner, executor, limit, data_dir, **kw):
 
     cfg = RunConfig(tasks=["gsm8k"], planner=planner, executor=executor, limit=limit, data_dir=str(data_dir),
                     output=str(tmp_path / "runs"), **kw)
-    run_dir, results = run(prepare(cfg), show_progress=False, log=lambda m: None)
-    return run_dir, results
+    run_dir, result = run(prepare(cfg), show_progress=False, log=lambda m: None)
+    return run_dir, result.to_json()
 
 
 def _rows(samples: list[dict], filter_name: str) -> dict[int, dict]:

@@ -29,19 +29,20 @@ def evaluate(tmp_path, **kw):
 
 def test_oracle_trace_lifts_the_executor(tmp_path, data_dir):
     run_dir, results = evaluate(tmp_path)
-    m = results["metrics"]["gsm8k"]
-    assert m["conditions"]["full"]["pass@k"]["1"] == 1.0
-    assert m["conditions"]["none"]["pass@k"]["1"] == 0.0
-    assert m["uplift"]["uplift"] == 1.0 and m["uplift"]["p_value"] < 0.05
-    assert results["results"]["gsm8k"]["uplift,full"] == 1.0
-    assert m["leakage_rate"]["value"] == 1.0  # the oracle states the answer: caught as leakage
-    assert m["tag_compliance"]["value"] == 1.0
-    on_disk = load_results(run_dir)
-    assert on_disk["metrics"] == json.loads(json.dumps(results["metrics"]))
+    m = results.tasks["gsm8k"]
+    assert m.pass1("full") == 1.0
+    assert m.pass1("none") == 0.0
+    assert m.uplift["uplift"] == 1.0 and m.uplift["p_value"] < 0.05
+    assert results.to_json()["results"]["gsm8k"]["uplift,full"] == 1.0
+    assert m.leakage_rate.value == 1.0  # the oracle states the answer: caught as leakage
+    assert m.tag_compliance.value == 1.0
+    on_disk = json.loads((run_dir / "results.json").read_text())
+    assert on_disk == json.loads(json.dumps(results.to_json()))
+    assert load_results(run_dir) == results  # the reader gives back what the writer wrote
     samples = load_samples(run_dir, "gsm8k")
     assert len(samples) == 6 * 2
-    assert {s["condition"] for s in samples} == {"full", "none"}
-    assert all(s["executor_trace"] is None for s in samples if s["condition"] == "none")
+    assert {s.condition for s in samples} == {"full", "none"}
+    assert all(s.executor_trace is None for s in samples if s.condition == "none")
     config = json.loads((run_dir / "config.json").read_text())
     assert config["tasks"]["gsm8k"]["problem_ids"] == [f"gsm8k/{i}" for i in range(6)]
 
@@ -49,37 +50,37 @@ def test_oracle_trace_lifts_the_executor(tmp_path, data_dir):
 def test_rerun_makes_zero_model_calls_and_same_results(tmp_path, data_dir):
     _, first = evaluate(tmp_path)
     _, second = evaluate(tmp_path)
-    assert first["model_calls"] == {"planner": 6, "executor": 12}
-    assert second["model_calls"] == {"planner": 0, "executor": 0}
-    assert second["results"] == first["results"]
+    assert first.model_calls == {"planner": 6, "executor": 12}
+    assert second.model_calls == {"planner": 0, "executor": 0}
+    assert second.to_json()["results"] == first.to_json()["results"]
 
 
 def test_executor_alone_is_reused_by_a_second_planner(tmp_path, data_dir):
     evaluate(tmp_path)
     _, other = evaluate(tmp_path, planner="scripted:vague-planner")
-    assert other["model_calls"]["executor"] == 6  # only the `full` condition is new
-    cost = other["metrics"]["gsm8k"]["cost"]["stages"]
+    assert other.model_calls["executor"] == 6  # only the `full` condition is new
+    cost = other.tasks["gsm8k"].cost["stages"]
     assert cost["execute:none"]["cache_hits"] == 6 and cost["execute:none"]["model_calls"] == 0
 
 
 def test_n_samples_gives_pass_at_k_and_sign_test(tmp_path, data_dir):
     _, results = evaluate(tmp_path, n_samples=3, temperature=0.7, k=[1, 2, 5])
-    m = results["metrics"]["gsm8k"]
-    assert set(m["conditions"]["full"]["pass@k"]) == {"1", "2"}  # k=5 > n is not reported
-    assert m["uplift"]["test"] == "sign_test"
+    m = results.tasks["gsm8k"]
+    assert set(m.conditions["full"].pass_at_k) == {"1", "2"}  # k=5 > n is not reported
+    assert m.uplift["test"] == "sign_test"
 
 
 def test_faithfulness_conditions_run_and_are_scored(tmp_path, data_dir):
     _, results = evaluate(tmp_path, conditions=["faithfulness"])
-    m = results["metrics"]["gsm8k"]
-    assert set(m["conditions"]) == {"full", "none", "truncated@0.25", "truncated@0.5", "truncated@0.75",
+    m = results.tasks["gsm8k"]
+    assert set(m.conditions) == {"full", "none", "truncated@0.25", "truncated@0.5", "truncated@0.75",
                                     "corrupted", "filler", "mismatched", "masked"}
-    f = m["faithfulness"]
+    f = m.faithfulness
     # The follower copies the trace's last number: dropping or changing the trace changes the outcome.
     assert f["trace_credited_success"]["value"] == 1.0
     assert f["mismatch_drop"]["value"] > 0.5
     assert f["early_answering_aoc"]["value"] > 0.2
-    assert "execute:corrupted" in m["cost"]["stages"]
+    assert "execute:corrupted" in m.cost["stages"]
 
 
 def _cli(args, env=None, **kw):
@@ -90,7 +91,8 @@ def _cli(args, env=None, **kw):
 
 def _comparable(samples):
     drop = {"executor_cached", "verify_seconds"}
-    return sorted((json.dumps({k: v for k, v in s.items() if k not in drop}, sort_keys=True) for s in samples))
+    return sorted((json.dumps({k: v for k, v in s.to_json().items() if k not in drop}, sort_keys=True)
+                   for s in samples))
 
 
 def _stored(path) -> int:
@@ -122,8 +124,8 @@ def test_kill_9_then_resume_gives_the_uninterrupted_results(tmp_path, data_dir):
     resumed = _cli(args, env={"TL_TEST_DELAY": "0"})
     assert resumed.wait(120) == 0, resumed.stderr.read()
     final = load_results(tmp_path / "out" / "r")
-    assert final["model_calls"]["planner"] + final["model_calls"]["executor"] == 24 - done
-    assert final["results"] == load_results(tmp_path / "ref" / "r")["results"]
+    assert final.model_calls["planner"] + final.model_calls["executor"] == 24 - done
+    assert final.to_json()["results"] == load_results(tmp_path / "ref" / "r").to_json()["results"]
     assert _comparable(load_samples(tmp_path / "out" / "r", "gsm8k")) == \
         _comparable(load_samples(tmp_path / "ref" / "r", "gsm8k"))
 
@@ -153,7 +155,7 @@ def test_yaml_config_and_flags_win(tmp_path, data_dir):
                    f"output: {tmp_path / 'runs'}\nno-cache: true\nrun-id: fromyaml\n")
     result = CliRunner().invoke(main, ["--config", str(cfg), "--limit", "3", "--quiet"])
     assert result.exit_code == 0, result.output
-    assert load_results(tmp_path / "runs" / "fromyaml")["n-samples"]["gsm8k"]["effective"] == 3
+    assert load_results(tmp_path / "runs" / "fromyaml").n_samples["gsm8k"]["effective"] == 3
     bad = tmp_path / "bad.yaml"
     bad.write_text("planer: x\n")
     result = CliRunner().invoke(main, ["--config", str(bad)])

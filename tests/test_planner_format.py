@@ -10,13 +10,15 @@ import tests.scripted_models  # noqa: F401  (registers the scripted models)
 from tl_eval.harness.config import RunConfig
 from tl_eval.harness.errors import ConfigError
 from tl_eval.harness.evaluate import prepare, run
-from tl_eval.harness.results import load_samples
+from tl_eval.harness.results import load_results
+from tests.run_files import sample_rows
 
 
 def evaluate(tmp_path, **kw):
     cfg = RunConfig(**{"tasks": ["gsm8k"], "planner": "scripted:oracle-planner", "executor": "scripted:follower",
                        "limit": 8, "output": str(tmp_path / "runs"), "cache": str(tmp_path / "cache.sqlite"), **kw})
-    return run(prepare(cfg), show_progress=False, log=lambda m: None)
+    run_dir, result = run(prepare(cfg), show_progress=False, log=lambda m: None)
+    return run_dir, result.to_json()
 
 
 def test_a_dictating_planner_buys_no_masked_uplift(tmp_path, data_dir):
@@ -33,7 +35,7 @@ def test_a_method_without_the_answer_keeps_its_uplift(tmp_path, data_dir):
     m = results["metrics"]["gsm8k"]
     assert m["uplift"]["uplift"] == 1.0 and m["uplift_masked"]["uplift"] == 1.0
     assert m["leakage_rate"]["value"] == 0.0
-    masked = [r for r in load_samples(run_dir, "gsm8k") if r["condition"] == "masked"]
+    masked = [r for r in sample_rows(run_dir, "gsm8k") if r["condition"] == "masked"]
     # Nothing leaked: not applicable, `full`'s outcome without a second executor call.
     assert all(r["intervention"].get("same_as_full") and r["passed"] and r["executor_tokens"] == 0 for r in masked)
     assert m["cost"]["stages"]["execute:full"]["model_calls"] == 8
@@ -42,7 +44,7 @@ def test_a_method_without_the_answer_keeps_its_uplift(tmp_path, data_dir):
 
 def test_masked_records_what_was_removed(tmp_path, data_dir):
     run_dir, _ = evaluate(tmp_path, conditions=["masked"])
-    masked = [r for r in load_samples(run_dir, "gsm8k") if r["condition"] == "masked"]
+    masked = [r for r in sample_rows(run_dir, "gsm8k") if r["condition"] == "masked"]
     for r in masked:
         assert r["intervention"]["applied"] and r["intervention"]["kind"] == "mask"
         (a, b), = r["intervention"]["removed"]
@@ -51,7 +53,7 @@ def test_masked_records_what_was_removed(tmp_path, data_dir):
 
 def test_tagged_format_opens_the_turn_and_stops_at_the_close(tmp_path, data_dir):
     run_dir, results = evaluate(tmp_path, planner="scripted:recording-planner", limit=2)
-    r = load_samples(run_dir, "gsm8k")[0]
+    r = sample_rows(run_dir, "gsm8k")[0]
     seen = json.loads(r["trace"])
     assert seen[-1] == {"role": "assistant", "content": "<reasoning>\n"}
     assert r["planner_output"].startswith("<reasoning>\n") and r["planner_output"].endswith("</reasoning>")
@@ -59,7 +61,7 @@ def test_tagged_format_opens_the_turn_and_stops_at_the_close(tmp_path, data_dir)
         "n": 2, "compliant": 2, "untagged": 0, "cut_at_token_limit": 0}
     free_dir, _ = evaluate(tmp_path, planner="scripted:recording-planner", limit=2, planner_format="free")
     assert free_dir != run_dir  # the format is part of the run's identity
-    seen = json.loads(load_samples(free_dir, "gsm8k")[0]["trace"])
+    seen = json.loads(sample_rows(free_dir, "gsm8k")[0]["trace"])
     assert seen[-1]["role"] == "user"
 
 
@@ -69,7 +71,7 @@ def test_untagged_planner_is_reported_plainly(tmp_path, data_dir, capsys):
     run_dir, results = evaluate(tmp_path, planner="scripted:vague-planner", limit=3, planner_max_tokens=3)
     t = results["metrics"]["gsm8k"]["traces"]
     assert t["cut_at_token_limit"] == 3 and t["compliant"] == 0
-    print_summary(results, str(run_dir))
+    print_summary(load_results(run_dir), str(run_dir))
     assert "3 of 3 traces are not format-compliant" in capsys.readouterr().out
 
 

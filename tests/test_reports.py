@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from tl_eval.harness.errors import DataError
 from tl_eval.harness.metrics.paired import mcnemar_exact
-from tl_eval.harness.results import load_samples
+from tests.run_files import sample_rows
 from tl_eval.reports import fmt
 from tl_eval.reports.cli import report as report_cmd
 from tl_eval.reports.compare import paired_diff, shared_ranks
@@ -66,8 +66,8 @@ def test_paired_comparisons_recomputed_from_samples(rep, scripted_runs):
     section = next(s for s in rep.sections if s.task == "gsm8k")
     diff = next(d for d in section.comparisons if {d.a, d.b} == {good.label + "", weak.label + ""}
                 or (good.label in d.a and weak.label in d.b))
-    a = {r["problem_id"]: r["passed"] for r in load_samples(good.path, "gsm8k") if r["condition"] == "full"}
-    b = {r["problem_id"]: r["passed"] for r in load_samples(weak.path, "gsm8k") if r["condition"] == "full"}
+    a = {r["problem_id"]: r["passed"] for r in sample_rows(good.path, "gsm8k") if r["condition"] == "full"}
+    b = {r["problem_id"]: r["passed"] for r in sample_rows(weak.path, "gsm8k") if r["condition"] == "full"}
     ids = sorted(a)
     assert diff.n == len(ids) == 20
     assert diff.mean_a == pytest.approx(np.mean([a[i] for i in ids]))

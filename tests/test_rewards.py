@@ -173,7 +173,7 @@ def test_evaluation_and_training_judge_alike(data_dir, tmp_path):
     requests, outputs and verdicts, so the trainer's executor-alone samples are the evaluation's."""
     from tl_eval.harness.config import RunConfig
     from tl_eval.harness.evaluate import prepare, run
-    from tl_eval.harness.results import load_samples
+    from tests.run_files import sample_rows
 
     task = get_task("gsm8k")
     problems = task.load(data_dir)[:3]
@@ -191,10 +191,10 @@ def test_evaluation_and_training_judge_alike(data_dir, tmp_path):
                     temperature=0.5, seed=7, executor_max_tokens=64, data_dir=str(data_dir),
                     output=str(tmp_path / "runs"), cache=str(cache_file), run_id="alike")
     run_dir, _ = run(prepare(cfg), show_progress=False, log=lambda m: None)
-    evaluated = {(s["problem_id"], s["sample_index"]): s for s in load_samples(run_dir, "gsm8k")}
+    evaluated = {(s["problem_id"], s["sample_index"]): s for s in sample_rows(run_dir, "gsm8k")}
 
     cache = Cache(cache_file)
-    client = ExecutorClient(task, load_generator("scripted:test-judge-alike"), cache, cfg.executor_sampling(), k=3)
+    client = ExecutorClient(task, load_generator("scripted:test-judge-alike"), cache, cfg.sampling.executor(), k=3)
     _, alone = client.run(problems, ["-"] * 3, 1, with_alone=True)
     trained = {(pid, i): o for pid, outs in alone.items() for i, o in enumerate(outs)}
     assert set(trained) == set(evaluated)

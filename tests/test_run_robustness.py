@@ -20,7 +20,7 @@ from tl_eval.harness.cli import main
 from tl_eval.harness.config import RunConfig, VerifierSettings
 from tl_eval.harness.evaluate import load_task_problems
 from tl_eval.harness.pipeline.judge import VerdictKeys, verdict_key
-from tl_eval.harness.results import load_results, load_samples
+from tests.run_files import results_json, sample_rows
 
 REPO = Path(__file__).resolve().parents[1]
 COUNTING = ["--planner", "scripted:counting-planner", "--executor", "scripted:counting-executor"]
@@ -56,15 +56,15 @@ def test_verdict_cache_hits_when_rerun_in_a_new_process(tmp_path, data_dir):
     first = _finish(_cli(args))
     assert "gsm8k: verifying 4 artifacts (0 cached)" in first and "humaneval: verifying" in first
     verdicts = _count(tmp_path / "c.sqlite", "verdicts")
-    results = load_results(tmp_path / "runs" / "r")["results"]
-    assert any(r["status"] == "fail" for r in load_samples(tmp_path / "runs" / "r", "humaneval"))  # sandbox ran
+    results = results_json(tmp_path / "runs" / "r")["results"]
+    assert any(r["status"] == "fail" for r in sample_rows(tmp_path / "runs" / "r", "humaneval"))  # sandbox ran
 
     second = _finish(_cli(args))
     # Every verdict came from the cache.
     assert "gsm8k: verifying 0 artifacts (4 cached)" in second
     assert "humaneval: verifying 0 artifacts (4 cached)" in second
     assert _count(tmp_path / "c.sqlite", "verdicts") == verdicts
-    assert load_results(tmp_path / "runs" / "r")["results"] == results
+    assert results_json(tmp_path / "runs" / "r")["results"] == results
 
 
 def test_verdict_key_depends_on_what_decides_the_verdict_only(data_dir):
@@ -222,9 +222,9 @@ def test_two_concurrent_runs_on_one_cache_compute_each_generation_once(tmp_path,
         _finish(p)
     made = _calls(calls)
     assert len(made) == one_run, made
-    reference = load_results(tmp_path / "ref" / "r")["results"]
+    reference = results_json(tmp_path / "ref" / "r")["results"]
     for k in range(2):
-        assert load_results(tmp_path / f"out{k}" / "r")["results"] == reference
+        assert results_json(tmp_path / f"out{k}" / "r")["results"] == reference
     assert _count(tmp_path / "shared.sqlite", "claims") == 0  # nothing left claimed
 
 

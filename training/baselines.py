@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from tl_eval.harness.errors import ConfigError
+from tl_eval.training.grpo.checkpoint import read_meta
 
 SYSTEMS = ("executor-alone", "zero-shot", "exec-only", "tracelift")
 EMPTY_PLANNER = "tl-empty-plan"  # scripted planner that writes nothing: the executor-alone system plans for free
@@ -111,7 +112,7 @@ def _ensure_trained(recipe: Recipe, root: Path, log) -> tuple[Path, dict | None]
     from tl_eval.training.grpo import load_train_config, train
 
     ckpt = _checkpoint(recipe, root)
-    if (ckpt / "adapter_config.json").is_file() and (ckpt / "tl_eval_train.json").is_file():
+    if (ckpt / "adapter_config.json").is_file() and read_meta(ckpt) is not None:
         log(f"{recipe.name}: using trained planner {ckpt}")
         return ckpt, None
     cfg = load_train_config(recipe.train_config, mode=recipe.system, task=recipe.train_task or recipe.task,
@@ -156,13 +157,13 @@ def run_baseline(name: str, root: Path | None = None, show_progress: bool = True
         config = RunConfig(tasks=[recipe.task], planner=planner, **eval_opts)
     except TypeError as e:
         raise ConfigError(f"recipe {name}: bad eval options: {e}", "eval keys are RunConfig fields (limit, seed, ...)") from None
-    run_dir, results = run(prepare(config), show_progress=show_progress, log=log)
-    flat = results["results"][recipe.task]
+    run_dir, result = run(prepare(config), show_progress=show_progress, log=log)
+    flat = result.tasks[recipe.task].flat()
     entry = {
         "name": name, "task": recipe.task, "system": recipe.system, "planner": planner,
-        "executor": results["systems"]["executor"], "run_id": results["run_id"], "run_dir": str(run_dir),
+        "executor": result.systems["executor"], "run_id": result.run_id, "run_dir": str(run_dir),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "n_problems": results["n-samples"][recipe.task]["effective"],
+        "n_problems": result.n_samples[recipe.task]["effective"],
         "metrics": {k: flat.get(k) for k in ("pair_pass@1,full", "exec_pass@1,none", "uplift,full",
                                               "uplift_ci_low,full", "uplift_ci_high,full") if k in flat},
         "recipe": asdict(recipe),

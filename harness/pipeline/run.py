@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from tqdm.auto import tqdm
 
@@ -25,8 +23,8 @@ from tl_eval.harness.pipeline.interventions import (
 )
 from tl_eval.harness.pipeline.trace import Trace, extract_trace, planner_messages, read_turn
 from tl_eval.harness.task import Task
-from tl_eval.harness.types import Generation, GenerationRequest, Problem, SamplingParams, Verdict
-from tl_eval.harness.writes import atomic_write
+from tl_eval.harness.records import Intervention, SampleRecord
+from tl_eval.harness.types import Generation, GenerationRequest, Problem, SamplingParams
 
 
 @dataclass
@@ -53,7 +51,7 @@ class TaskRun:
 
     task: Task
     problems: list[Problem]
-    records: list[dict]
+    records: list[SampleRecord]
     costs: dict[str, StageCost] = field(default_factory=dict)
 
 
@@ -94,9 +92,7 @@ class Evaluation:
 
     def plan(self, task: Task, problems: list[Problem], cost: StageCost) -> dict[tuple[str, int], tuple[Generation, Trace]]:
         cfg = self.config
-        sampling = cfg.planner_sampling()
-        if cfg.planner_format == "tagged":
-            sampling = dataclasses.replace(sampling, stop=sampling.stop + tuple(task.planner_stops))
+        sampling = cfg.sampling.planner(tuple(task.planner_stops))
         keys, requests = [], []
         for p in problems:
             msgs = tuple(planner_messages(task.planner_messages(p), cfg.planner_format))
@@ -122,28 +118,21 @@ class Evaluation:
 
     def build_records(self, task: Task, problems: list[Problem],
                       traces: dict[tuple[str, int], tuple[Generation, Trace]],
-                      paraphrases: dict[tuple[str, int], str]) -> list[dict]:
+                      paraphrases: dict[tuple[str, int], str]) -> list[SampleRecord]:
         cfg = self.config
         ids = [p.problem_id for p in problems]
         partner = derangement(ids, cfg.seed) if len(ids) > 1 else {}
         records = []
         for p in problems:
             for i in range(cfg.n_samples):
-                base = {"task": task.name, "problem_id": p.problem_id, "sample_index": i}
                 if (p.problem_id, i) not in traces:  # the executor alone: no planner, condition `none` only
-                    records.append({**base, "planner_output": None, "planner_finish_reason": None,
-                                    "planner_tokens": 0, "trace": None, "trace_tagged": None, "tag_compliant": None,
-                                    "leakage": None, "condition": "none", "executor_trace": None,
-                                    "intervention": {"applied": True, "kind": None, "span": None,
-                                                     "note": "no trace"}})
+                    records.append(SampleRecord(task.name, p.problem_id, i, "none"))
                     continue
                 completion, trace = traces[(p.problem_id, i)]
-                base.update({
-                    "planner_output": completion.text, "planner_finish_reason": completion.finish_reason,
-                    "planner_tokens": completion.completion_tokens, "trace": trace.text,
-                    "trace_tagged": trace.tagged, "tag_compliant": trace.compliant,
-                    "leakage": task.trace_leaks(p, trace.text),
-                })
+                planned = dict(planner_output=completion.text, planner_finish_reason=completion.finish_reason,
+                               planner_tokens=completion.completion_tokens, trace=trace.text,
+                               trace_tagged=trace.tagged, tag_compliant=trace.compliant,
+                               leakage=task.trace_leaks(p, trace.text))
                 for cond in self.conditions:
                     other = partner.get(p.problem_id)
                     iv = apply_condition(
@@ -151,21 +140,17 @@ class Evaluation:
                         mismatched_trace=traces[(other, i)][1].text if other else None,
                         paraphrase=paraphrases.get((p.problem_id, i)),
                     )
-                    intervention = {"applied": iv.applied, "kind": iv.kind,
-                                    "span": list(iv.span) if iv.span else None, "note": iv.note}
-                    if iv.removed is not None:
-                        intervention["removed"] = iv.removed
-                    if iv.same_as_full:
-                        intervention["same_as_full"] = True
-                    records.append({**base, "condition": str(cond), "executor_trace": iv.trace,
-                                    "intervention": intervention})
+                    intervention = Intervention(iv.applied, iv.kind, list(iv.span) if iv.span else None, iv.note,
+                                                iv.removed, iv.same_as_full)
+                    records.append(SampleRecord(task.name, p.problem_id, i, str(cond), **planned,
+                                                executor_trace=iv.trace, intervention=intervention))
         return records
 
-    def execute(self, task: Task, problems: dict[str, Problem], records: list[dict],
+    def execute(self, task: Task, problems: dict[str, Problem], records: list[SampleRecord],
                 costs: dict[str, StageCost]) -> None:
         cfg = self.config
-        requests = [executor_request(task, problems[r["problem_id"]], r["executor_trace"], cfg.executor_sampling(),
-                                     r["sample_index"]) for r in records]
+        requests = [executor_request(task, problems[r.problem_id], r.executor_trace, cfg.sampling.executor(),
+                                     r.sample_index) for r in records]
         # One batch for all conditions, so backends that batch or run concurrently see every call at once.
         start = time.perf_counter()
         with _progress(len(requests), f"{task.name}: execute", self.show) as bar:
@@ -173,31 +158,22 @@ class Evaluation:
         elapsed = time.perf_counter() - start
         fresh_tokens = sum(g.completion_tokens for g in outs if not g.cached) or 1
         for r, g in zip(records, outs):
-            cost = costs.setdefault(f"execute:{r['condition']}", StageCost())
+            cost = costs.setdefault(f"execute:{r.condition}", StageCost())
             cost.add([g])
             # Wall time is shared out by generated tokens: the batch is timed as a whole.
             cost.seconds += 0.0 if g.cached else elapsed * g.completion_tokens / fresh_tokens
-            r.update(executor_output=g.text, executor_finish_reason=g.finish_reason,
-                     executor_prompt_tokens=g.prompt_tokens, executor_tokens=g.completion_tokens,
-                     executor_cached=g.cached)
+            r.set_generation(g)
 
-    def verify(self, task: Task, problems: dict[str, Problem], records: list[dict], cost: StageCost) -> None:
+    def verify(self, task: Task, problems: dict[str, Problem], records: list[SampleRecord], cost: StageCost) -> None:
         start = time.perf_counter()
-        judged = judge(task, self.cache, [problems[r["problem_id"]] for r in records],
-                       [r["executor_output"] for r in records])
+        judged = judge(task, self.cache, [problems[r.problem_id] for r in records],
+                       [r.executor_output for r in records])
         if records:
             fresh = sum(not j.cached for j in judged.outcomes)
             self.log(f"{task.name}: verifying {judged.verified} artifacts ({len(records) - fresh} cached)")
         for r, j in zip(records, judged.outcomes):
-            r["artifact"] = j.artifact
-            self._set_verdict(r, j.verdict)
-            r["artifact_sha"] = _sha(j.artifact)
+            r.set_verdict(j.artifact, _sha(j.artifact), j.verdict)
         cost.seconds += time.perf_counter() - start
-
-    @staticmethod
-    def _set_verdict(record: dict, v: Verdict) -> None:
-        record.update(status=v.status, passed=v.passed, failing_test=v.failing_test, stderr=v.stderr,
-                      verify_seconds=v.seconds, verdict_details=v.details)
 
     # -- driver ---------------------------------------------------------------------------------
 
@@ -216,34 +192,19 @@ class Evaluation:
         # `masked` with nothing to mask is `full` by definition: it takes full's outcome, with no executor call.
         active, same_as_full = [], []
         for r in records:
-            if r["intervention"]["applied"] or r["condition"] in ("full", "none"):
+            if r.intervention.applied or r.condition in ("full", "none"):
                 active.append(r)
-            elif r["intervention"].get("same_as_full"):
+            elif r.intervention.same_as_full:
                 same_as_full.append(r)
             else:
-                r.update(status=None, passed=None, skipped="not_applicable")
+                r.skipped = "not_applicable"
         self.execute(task, by_id, active, costs)
         self.verify(task, by_id, active, costs["verify"])
-        full = {(r["problem_id"], r["sample_index"]): r for r in active if r["condition"] == "full"}
+        full = {r.key: r for r in active if r.condition == "full"}
         for r in same_as_full:
-            f = full[(r["problem_id"], r["sample_index"])]
-            r.update({k: f[k] for k in _OUTCOME_FIELDS if k in f}, executor_cached=True, executor_tokens=0,
-                     executor_prompt_tokens=0)
+            r.copy_outcome(full[r.key])
         return TaskRun(task, problems, records, costs)
 
 
-# What a sample's executor call and verdict produced; copied from `full` where a condition is `full` by definition.
-_OUTCOME_FIELDS = ("executor_output", "executor_finish_reason", "artifact", "artifact_sha", "status", "passed", "failing_test", "stderr", "verify_seconds",
-                   "verdict_details")
-
-
-def status_counts(records: Sequence[dict]) -> dict[str, int]:
-    return dict(Counter(r["status"] for r in records))
-
-
-def write_samples(path: Path, records: Sequence[dict]) -> None:
-    def fill(handle) -> None:
-        for r in records:
-            handle.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
-
-    atomic_write(path, fill)
+def status_counts(records: Sequence[SampleRecord]) -> dict[str, int]:
+    return dict(Counter(r.status for r in records))

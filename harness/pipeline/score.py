@@ -1,8 +1,8 @@
-"""Turn a task's sample records into the metrics of results.json."""
+"""Turn a task's sample records into its TaskResult."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 import numpy as np
@@ -11,32 +11,33 @@ from tl_eval.harness.metrics.faithfulness import faithfulness_metrics
 from tl_eval.harness.metrics.paired import paired_bootstrap_ci, uplift_stats
 from tl_eval.harness.metrics.passk import pass_at_k_mean
 from tl_eval.harness.pipeline.run import TaskRun, status_counts
+from tl_eval.harness.records import ConditionResult, Estimate, SampleRecord, TaskResult
 
 
-def _rates(records: Sequence[dict], ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def _rates(records: Sequence[SampleRecord], ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Per-problem (samples, passes), in the order of `ids`."""
     n, c = defaultdict(int), defaultdict(int)
     for r in records:
-        n[r["problem_id"]] += 1
-        c[r["problem_id"]] += bool(r["passed"])
+        n[r.problem_id] += 1
+        c[r.problem_id] += bool(r.passed)
     return np.array([n[i] for i in ids]), np.array([c[i] for i in ids])
 
 
-def _mean_ci(values: np.ndarray, seed: int) -> dict:
+def _mean_ci(values: np.ndarray, seed: int) -> Estimate:
     if len(values) == 0:
-        return {"value": None, "n": 0, "ci_low": None, "ci_high": None}
+        return Estimate(None)
     est, low, high = paired_bootstrap_ci(values.astype(float), np.zeros(len(values)), seed=seed)
-    return {"value": float(est), "n": int(len(values)), "ci_low": float(low), "ci_high": float(high)}
+    return Estimate(float(est), int(len(values)), float(low), float(high))
 
 
-def score_task(run: TaskRun, ks: Sequence[int], seed: int) -> dict:
+def score_task(run: TaskRun, ks: Sequence[int], seed: int) -> TaskResult:
     """Metrics for one task: per condition, uplift, faithfulness, leakage, tags and cost."""
     ids = [p.problem_id for p in run.problems]
-    by_cond: dict[str, list[dict]] = defaultdict(list)
+    by_cond: dict[str, list[SampleRecord]] = defaultdict(list)
     for r in run.records:
         # Skipped interventions and infrastructure failures say nothing about the models.
-        if r["status"] is not None and r["status"] != "sandbox_error":
-            by_cond[r["condition"]].append(r)
+        if r.scored:
+            by_cond[r.condition].append(r)
 
     conditions = {}
     for cond, recs in by_cond.items():
@@ -44,41 +45,39 @@ def score_task(run: TaskRun, ks: Sequence[int], seed: int) -> dict:
         n, c = n[n > 0], c[n > 0]  # problems with no scored sample under this condition drop out
         n_min = int(n.min()) if len(n) else 0
         cost = run.costs.get(f"execute:{cond}")
-        conditions[cond] = {
-            "pass@k": {str(k): float(pass_at_k_mean(n, c, k)) for k in ks if k <= n_min},
-            "n_problems": int(len(n)), "n_samples": int(n.sum()),
-            "status_counts": status_counts([r for r in run.records if r["condition"] == cond and r["status"]]),
-            "executor_tokens": sum(r["executor_tokens"] for r in recs),
-            "executor_seconds": round(cost.seconds, 3) if cost else 0.0,
-        }
+        conditions[cond] = ConditionResult(
+            pass_at_k={str(k): float(pass_at_k_mean(n, c, k)) for k in ks if k <= n_min},
+            n_problems=int(len(n)), n_samples=int(n.sum()),
+            status_counts=status_counts([r for r in run.records if r.condition == cond and r.status]),
+            executor_tokens=sum(r.executor_tokens for r in recs),
+            executor_seconds=round(cost.seconds, 3) if cost else 0.0,
+        )
 
-    out: dict = {"conditions": conditions}
+    out = TaskResult(conditions)
     # uplift = acc(full) - acc(none); uplift_masked = acc(masked) - acc(none): what the pair gains once the
     # trace's leaked answer or code is removed (paired over problems, with CI and McNemar/sign-flip p-value).
     for name, cond in (("uplift", "full"), ("uplift_masked", "masked")):
         if cond in by_cond and "none" in by_cond:
-            out[name] = _paired_uplift(by_cond[cond], by_cond["none"], ids, seed)
+            setattr(out, name, _paired_uplift(by_cond[cond], by_cond["none"], ids, seed))
 
-    outcomes = {cond: {(r["problem_id"], r["sample_index"]): bool(r["passed"]) for r in recs}
-                for cond, recs in by_cond.items()}
-    applicable = {(r["problem_id"], r["sample_index"]): bool(r["intervention"]["applied"])
-                  for r in run.records if r["condition"] == "corrupted"}
-    out["faithfulness"] = faithfulness_metrics(outcomes, applicable=applicable or None, seed=seed)
+    outcomes = {cond: {r.key: bool(r.passed) for r in recs} for cond, recs in by_cond.items()}
+    applicable = {r.key: r.intervention.applied for r in run.records if r.condition == "corrupted"}
+    out.faithfulness = faithfulness_metrics(outcomes, applicable=applicable or None, seed=seed)
 
     traces = by_cond.get("full") or next(iter(by_cond.values()), [])
-    out["leakage_rate"] = _mean_ci(_per_problem_mean(traces, ids, "leakage"), seed)
-    out["tag_compliance"] = _mean_ci(_per_problem_mean(traces, ids, "tag_compliant"), seed)
-    out["leaking_samples"] = [[r["problem_id"], r["sample_index"]] for r in traces if r["leakage"]]
-    out["traces"] = {  # what the planner's format compliance means for this run, in counts
-        "n": len(traces), "compliant": sum(bool(r["tag_compliant"]) for r in traces),
-        "untagged": sum(not r.get("trace_tagged", True) for r in traces),
-        "cut_at_token_limit": sum(r.get("planner_finish_reason") == "length" for r in traces),
+    out.leakage_rate = _mean_ci(_per_problem_mean(traces, ids, "leakage"), seed)
+    out.tag_compliance = _mean_ci(_per_problem_mean(traces, ids, "tag_compliant"), seed)
+    out.leaking_samples = [[r.problem_id, r.sample_index] for r in traces if r.leakage]
+    out.traces = {  # what the planner's format compliance means for this run, in counts
+        "n": len(traces), "compliant": sum(bool(r.tag_compliant) for r in traces),
+        # The executor alone has no trace (trace_tagged None): not an untagged one.
+        "untagged": sum(r.trace_tagged is False for r in traces),
+        "cut_at_token_limit": sum(r.planner_finish_reason == "length" for r in traces),
     }
 
-    out["not_applicable"] = {c: sum(1 for r in run.records if r["condition"] == c and r.get("skipped"))
-                             for c in {r["condition"] for r in run.records if r.get("skipped")}}
+    out.not_applicable = dict(Counter(r.condition for r in run.records if r.skipped))
     n_problems = max(len(ids), 1)
-    out["cost"] = {
+    out.cost = {
         "stages": {name: {"seconds": round(c.seconds, 3), "prompt_tokens": c.prompt_tokens,
                           "completion_tokens": c.completion_tokens, "model_calls": c.calls,
                           "cache_hits": c.cache_hits} for name, c in run.costs.items()},
@@ -90,7 +89,7 @@ def score_task(run: TaskRun, ks: Sequence[int], seed: int) -> dict:
     return out
 
 
-def _paired_uplift(with_trace: Sequence[dict], alone: Sequence[dict], ids: Sequence[str], seed: int) -> dict:
+def _paired_uplift(with_trace: Sequence[SampleRecord], alone: Sequence[SampleRecord], ids: Sequence[str], seed: int) -> dict:
     n_a, c_a = _rates(with_trace, ids)
     n_b, c_b = _rates(alone, ids)
     both = (n_a > 0) & (n_b > 0)
@@ -100,34 +99,9 @@ def _paired_uplift(with_trace: Sequence[dict], alone: Sequence[dict], ids: Seque
                         exec_pass_n1=(c_b == 1) if single else None, seed=seed)
 
 
-def _per_problem_mean(records: Sequence[dict], ids: Sequence[str], key: str) -> np.ndarray:
+def _per_problem_mean(records: Sequence[SampleRecord], ids: Sequence[str], key: str) -> np.ndarray:
     sums, counts = defaultdict(float), defaultdict(int)
     for r in records:
-        sums[r["problem_id"]] += bool(r[key])
-        counts[r["problem_id"]] += 1
+        sums[r.problem_id] += bool(getattr(r, key))
+        counts[r.problem_id] += 1
     return np.array([sums[i] / counts[i] for i in ids if counts[i]])
-
-
-def flat_results(metrics: dict) -> dict[str, float | None]:
-    """lm-eval-style `"metric,filter"` keys; the filter is the trace condition."""
-    flat: dict[str, float | None] = {}
-    for cond, m in metrics["conditions"].items():
-        for k, v in m["pass@k"].items():
-            flat[f"pass@{k},{cond}"] = v
-    conds = metrics["conditions"]
-    if "full" in conds and "1" in conds["full"]["pass@k"]:
-        flat["pair_pass@1,full"] = conds["full"]["pass@k"]["1"]
-    if "none" in conds and "1" in conds["none"]["pass@k"]:
-        flat["exec_pass@1,none"] = conds["none"]["pass@k"]["1"]
-    for name, cond in (("uplift", "full"), ("uplift_masked", "masked")):
-        if name in metrics:
-            u = metrics[name]
-            flat.update({f"{name},{cond}": u["uplift"], f"{name}_ci_low,{cond}": u["uplift_ci_low"],
-                         f"{name}_ci_high,{cond}": u["uplift_ci_high"], f"{name}_p_value,{cond}": u["p_value"]})
-    for name, m in metrics.get("faithfulness", {}).items():
-        if name == "acc":
-            continue
-        flat[f"{name},faithfulness"] = m.get("value")
-    flat["leakage_rate,full"] = metrics["leakage_rate"]["value"]
-    flat["tag_compliance,full"] = metrics["tag_compliance"]["value"]
-    return flat

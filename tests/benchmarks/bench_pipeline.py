@@ -69,16 +69,16 @@ def main() -> None:
         sampling = SamplingParams(0.0, 1.0, args.max_tokens, 1234)
         requests, seen = [], set()
         for s in load_samples(run_dir, "humaneval"):
-            p = problems[s["problem_id"]]
-            for msgs in (task.planner_messages(p), task.executor_messages(p, s["executor_trace"])):
+            p = problems[s.problem_id]
+            for msgs in (task.planner_messages(p), task.executor_messages(p, s.executor_trace)):
                 key = repr(msgs)
                 if key not in seen:
                     seen.add(key)
                     requests.append(GenerationRequest(tuple(msgs), sampling, 0))
         bare, bare_tokens = bare_run(requests)
 
-    calls = results["model_calls"]
-    harness_tokens = sum(st["completion_tokens"] for st in results["metrics"]["humaneval"]["cost"]["stages"].values())
+    calls = results.model_calls
+    harness_tokens = sum(st["completion_tokens"] for st in results.tasks["humaneval"].cost["stages"].values())
     print(f"generations: {len(requests)} (harness model calls: planner {calls['planner']}, "
           f"executor {calls['executor']}); completion tokens harness {harness_tokens}, bare {bare_tokens}")
     print(f"bare llama-cpp-python: {bare:.1f} s · tl-eval first run: {first:.1f} s · re-run: {again:.2f} s "

@@ -267,11 +267,11 @@ def main() -> None:
               for line in Path(str(samples).replace(".jsonl", ".raw.jsonl")).read_text().splitlines() if line}
     ep_code = {json.loads(line)["task_id"]: json.loads(line)["solution"]
                for line in samples.read_text().splitlines() if line}
-    tl = {s["problem_id"]: s for s in tl_samples if s["condition"] == "none"}
+    tl = {s.problem_id: s for s in tl_samples if s.condition == "none"}
     cross = {}  # name -> {task_id: code} judged by evalplus
     cross["ep_own"] = ep_code
-    cross["tl_programs"] = {ids[pid]: (s["artifact"] or "") for pid, s in tl.items()}
-    cross["tl_raw_by_ep_sanitize"] = {ids[pid]: sanitize(s["executor_output"], entrypoint=by_pid[pid].entry_point)
+    cross["tl_programs"] = {ids[pid]: (s.artifact or "") for pid, s in tl.items()}
+    cross["tl_raw_by_ep_sanitize"] = {ids[pid]: sanitize(s.executor_output, entrypoint=by_pid[pid].entry_point)
                                       for pid, s in tl.items()}
     ep_verdicts = {}
     for name, codes in cross.items():
@@ -294,8 +294,8 @@ def main() -> None:
         # evalplus keeps no finish reason; re-tokenizing the text can differ from the generated tokens by a few.
         e = Side(ep_raw[tid], ep_code[tid], n_tokens(ep_raw[tid]) >= EVALPLUS_MAX_TOKENS - 8,
                  ep_verdicts["ep_own"][tid], tl_on_ep[pid])
-        t = Side(s["executor_output"], s["artifact"], s["executor_finish_reason"] == "length",
-                 s["status"] == "pass", ep_verdicts["tl_programs"][tid])
+        t = Side(s.executor_output, s.artifact, s.executor_finish_reason == "length",
+                 s.status == "pass", ep_verdicts["tl_programs"][tid])
         if e.own != t.own:
             why = classify(e, t, tl_on_ep_raw[pid], ep_verdicts["tl_raw_by_ep_sanitize"][tid])
             classes.setdefault(why, []).append(pid)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from tl_eval.training.grpo.checkpoint import TRAIN_META
+
 
 def read_metrics(path: Path) -> list[dict]:
     if not path.is_file():
@@ -64,6 +66,6 @@ class CheckpointExtras(TrainerCallback):
 
 def write_extras(folder: Path, tokenizer, config: dict, metrics_path: Path) -> None:
     tokenizer.save_pretrained(folder)
-    (folder / "tl_eval_train.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
+    (folder / TRAIN_META).write_text(json.dumps(config, indent=2, default=str) + "\n")
     if metrics_path.is_file() and metrics_path.parent != folder:
         (folder / "metrics.jsonl").write_text(metrics_path.read_text())

@@ -8,8 +8,9 @@ from typing import Any
 
 import yaml
 
-from tl_eval.harness.config import DEFAULT_FROZEN, VerifierSettings
+from tl_eval.harness.config import DEFAULT_FROZEN, SamplingSettings, VerifierSettings
 from tl_eval.harness.errors import ConfigError
+from tl_eval.harness.types import SamplingParams
 
 MODES = ("exec-only", "tracelift")
 
@@ -30,7 +31,7 @@ class TrainConfig:
     split: str = "train"
     offset: int = 0
     limit: int | None = 64  # training problems: a contiguous slice [offset, offset+limit)
-    seed: int = 1234
+    seed: int = SamplingSettings.seed
     # Executor sampling during training (TraceLift samples the executor at 0.5); K samples per uplift mean.
     k: int = 3
     executor_temperature: float = 0.5
@@ -92,6 +93,11 @@ class TrainConfig:
             raise ConfigError(f"limit must be at least 1, got {self.limit}")
         if self.offset < 0:
             raise ConfigError(f"offset must be at least 0, got {self.offset}")
+
+    def executor_sampling(self) -> SamplingParams:
+        """The executor's decoding while training (the evaluation's model, with the trainer's own values)."""
+        return SamplingSettings(temperature=self.executor_temperature, top_p=self.executor_top_p,
+                                executor_max_tokens=self.executor_max_tokens, seed=self.seed).executor()
 
     def to_dict(self) -> dict:
         return asdict(self)

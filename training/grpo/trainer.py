@@ -10,7 +10,6 @@ from tl_eval.harness.config import VerifierSettings, default_data_dir, resolve_c
 from tl_eval.harness.errors import ConfigError
 from tl_eval.harness.pipeline.cache import Cache
 from tl_eval.harness.task import Task, get_task
-from tl_eval.harness.types import SamplingParams
 from tl_eval.training.executor_client import ExecutorClient
 from tl_eval.training.grpo.callbacks import CheckpointExtras, MetricsLogger, truncate_metrics, write_extras
 from tl_eval.training.grpo.config import TrainConfig
@@ -106,9 +105,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, scorer=None, executor=None,
     if last is not None:
         truncate_metrics(metrics_path, int(Path(last).name.rsplit("-", 1)[1]))
     cache = Cache(cache_path(cfg))
-    client = ExecutorClient(task, executor, cache,
-                            SamplingParams(cfg.executor_temperature, cfg.executor_top_p, cfg.executor_max_tokens,
-                                           cfg.seed), cfg.k)
+    client = ExecutorClient(task, executor, cache, cfg.executor_sampling(), cfg.k)
     reward = PlannerReward(cfg.mode, client, {p.problem_id: p for p in problems}, scorer)
     base = base_dir(cfg.planner, output, cfg.seed)
     model, tok = load_planner(base)
