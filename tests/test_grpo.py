@@ -130,6 +130,10 @@ def test_config_errors(tmp_path):
         load_train_config(None, mode="rl")
     with pytest.raises(ConfigError, match="multiple of"):
         load_train_config(None, num_generations=3, per_device_train_batch_size=4)
+    with pytest.raises(ConfigError, match="select_alone must be"):
+        load_train_config(None, select_alone=[0.7, 0.3], pool=10)
+    with pytest.raises(ConfigError, match="needs pool"):
+        load_train_config(None, select_alone=[0.3, 0.7])
     bad = tmp_path / "bad.yaml"
     bad.write_text("max_step: 3\n")
     with pytest.raises(ConfigError, match="unknown keys"):

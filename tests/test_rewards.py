@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 
+from tl_eval.harness.errors import DataError
 from tl_eval.harness.models import load_generator, register_scripted
 from tl_eval.harness.models.scripted import ScriptedModel
 from tl_eval.harness.pipeline.cache import Cache
@@ -206,3 +207,19 @@ def test_evaluation_and_training_judge_alike(data_dir, tmp_path):
     assert sorted(o.verdict.passed for o in trained.values()) == [False] * 3 + [True] * 6
     task.close()
     cache.close()
+
+
+def test_training_problems_selected_by_executor_alone_rate(gsm8k_client):
+    from tl_eval.training.grpo.dataset import select_by_executor_alone
+
+    task, problems, client = gsm8k_client
+    # Problem 0: the executor alone succeeds 1 of 3 times; problem 1 never.
+    chosen, rates = select_by_executor_alone(client, problems, 0.3, 0.7, limit=None, log=lambda m: None)
+    assert [p.problem_id for p in chosen] == [problems[0].problem_id]
+    assert rates == {problems[0].problem_id: pytest.approx(1 / 3), problems[1].problem_id: 0.0}
+    assert client.counters.alone_calls == 6 and client.counters.traces == 0  # screening scores no trace
+    # The reward's own executor-alone samples: training on the chosen problems makes no new alone call.
+    client.run(chosen, ["step"], 1, with_alone=True)
+    assert client.counters.alone_calls == 6
+    with pytest.raises(DataError, match="no screened problem"):
+        select_by_executor_alone(client, problems, 0.9, 1.0, limit=None, log=lambda m: None)

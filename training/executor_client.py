@@ -106,9 +106,13 @@ class ExecutorClient:
             self.counters.cache_hits += self.generator.cache_hits - hits0
             self._alone.update(fresh_alone)
             self.counters.alone_problems += len(fresh_alone)
-            self.counters.traces += len(problems)
+            self.counters.traces += len(problems) if samples_per_trace else 0
             alone = {p.problem_id: self._alone[p.problem_id] for p in problems} if with_alone else {}
             return per_trace, alone
+
+    def alone(self, problems: Sequence[Problem]) -> dict[str, list[ExecutorOutcome]]:
+        """The K executor-alone samples of each problem (computed once per run, and cached across runs)."""
+        return self.run(problems, [""] * len(problems), samples_per_trace=0, with_alone=True)[1]
 
     def _verify(self, problems: list[Problem], gens: list[Generation]) -> list[ExecutorOutcome]:
         judged = judge(self.task, self.cache, problems, [g.text for g in gens]).outcomes

@@ -31,6 +31,11 @@ class TrainConfig:
     split: str = "train"
     offset: int = 0
     limit: int | None = 64  # training problems: a contiguous slice [offset, offset+limit)
+    # With select_alone [low, high]: screen [offset, offset+pool) with the executor alone (K samples each) and
+    # train on the first `limit` problems whose success rate lies in [low, high].
+    select_alone: list[float] | None = None
+    pool: int | None = None
+    easiest_first: bool = False  # screen the pool in order of reference-solution length, shortest first
     seed: int = SamplingSettings.seed
     # Executor sampling during training (TraceLift samples the executor at 0.5); K samples per uplift mean.
     k: int = 3
@@ -91,6 +96,13 @@ class TrainConfig:
                 "make the batch a multiple of num_generations, e.g. per_device_train_batch_size: 4 with num_generations: 4")
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"limit must be at least 1, got {self.limit}")
+        if self.select_alone is not None:
+            lo_hi = self.select_alone
+            if not (isinstance(lo_hi, (list, tuple)) and len(lo_hi) == 2 and 0 <= lo_hi[0] <= lo_hi[1] <= 1):
+                raise ConfigError(f"select_alone must be [low, high] with 0 <= low <= high <= 1, got {lo_hi!r}",
+                                  "e.g. select_alone: [0.3, 0.7]")
+            if not self.pool or self.pool < 1:
+                raise ConfigError("select_alone needs pool (how many problems to screen)", "e.g. pool: 200")
         if self.offset < 0:
             raise ConfigError(f"offset must be at least 0, got {self.offset}")
 

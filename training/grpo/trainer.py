@@ -13,7 +13,7 @@ from tl_eval.harness.task import Task, get_task
 from tl_eval.training.executor_client import ExecutorClient
 from tl_eval.training.grpo.callbacks import CheckpointExtras, MetricsLogger, truncate_metrics, write_extras
 from tl_eval.training.grpo.config import TrainConfig
-from tl_eval.training.grpo.dataset import build_dataset, select_problems
+from tl_eval.training.grpo.dataset import build_dataset, select_by_executor_alone, select_problems
 from tl_eval.training.grpo.planner import base_dir, load_planner
 from tl_eval.training.rewards import PlannerReward
 
@@ -90,7 +90,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, scorer=None, executor=None,
     task = get_task(cfg.task)
     configure_task(task, cfg)
     data_dir = Path(cfg.data_dir) if cfg.data_dir else default_data_dir()
-    problems = select_problems(task.load(data_dir, cfg.split), cfg.offset, cfg.limit)
+    problems = select_problems(task.load(data_dir, cfg.split), cfg.offset,
+                               cfg.pool if cfg.select_alone is not None else cfg.limit)
     if executor is None:
         from tl_eval.harness.models import load_generator, preflight
 
@@ -106,11 +107,18 @@ def train(cfg: TrainConfig, *, resume: bool = False, scorer=None, executor=None,
         truncate_metrics(metrics_path, int(Path(last).name.rsplit("-", 1)[1]))
     cache = Cache(cache_path(cfg))
     client = ExecutorClient(task, executor, cache, cfg.executor_sampling(), cfg.k)
+    screened = None
+    if cfg.select_alone is not None:
+        if cfg.easiest_first:  # a shorter reference solution is, as a rule, an easier problem
+            problems = sorted(problems, key=lambda p: len(p.reference or p.prompt))
+        problems, screened = select_by_executor_alone(client, problems, *cfg.select_alone, cfg.limit, log=log)
     reward = PlannerReward(cfg.mode, client, {p.problem_id: p for p in problems}, scorer)
     base = base_dir(cfg.planner, output, cfg.seed)
     model, tok = load_planner(base)
     config_json = {"train_config": cfg.to_dict(), "base_model": str(base), "executor_fingerprint": executor.fingerprint(),
                    "problem_ids": [p.problem_id for p in problems]}
+    if screened is not None:
+        config_json["executor_alone_rates"] = screened
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=cfg.lora_target_modules, task_type="CAUSAL_LM")
     trainer = GRPOTrainer(
