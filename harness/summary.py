@@ -8,24 +8,25 @@ from rich.console import Console
 from rich.table import Table
 
 from tl_eval.harness.metrics import specs
-from tl_eval.harness.records import Estimate, RunResult
+from tl_eval.harness.records import RunResult
 
 
 def _pct(x) -> str:
     return "—" if x is None else f"{100 * x:.1f}"
 
 
-def _ci(m: dict | Estimate | None, key="value", lo="ci_low", hi="ci_high", signed=True) -> str:
-    """A percentage with its CI; differences carry a sign, rates do not."""
-    if isinstance(m, Estimate):
-        m = m.to_json()
-    if not m or m.get(key) is None:
+def _cell(spec: specs.MetricSpec, metrics: dict) -> str:
+    """A metric as the terminal shows it: rates in %, differences in signed points, each with its CI."""
+    value, lo, hi = specs.read(spec, metrics)
+    if value is None:
         return "—"
-    fmt = "{:+.1f}" if signed else "{:.1f}"
-    text = fmt.format(100 * m[key])
-    if m.get(lo) is None:
-        return text
-    return f"{text} [{fmt.format(100 * m[lo])}, {fmt.format(100 * m[hi])}]"
+    if spec.kind == "p":
+        return f"{value:.3g}"
+    if spec.kind in ("count", "sec"):
+        return f"{value:.0f}" if spec.kind == "count" else f"{value:.1f}"
+    fmt = "{:+.1f}" if spec.kind == "pp" else "{:.1f}"
+    text = fmt.format(100 * value)
+    return text if lo is None else f"{text} [{fmt.format(100 * lo)}, {fmt.format(100 * hi)}]"
 
 
 def print_summary(result: RunResult, run_dir: str, console: Console | None = None) -> None:
@@ -34,21 +35,15 @@ def print_summary(result: RunResult, run_dir: str, console: Console | None = Non
     systems = result.systems
     main = Table(title=f"tl-eval · executor alone · {systems['executor']}" if result.executor_alone
                  else f"tl-eval · {systems['planner']} → {systems['executor']}")
-    for col in ("task", "n", "pair pass@1", "exec pass@1", "uplift (pp) [95% CI]", "p",
-                "uplift_masked (pp) [95% CI]", "p ", "statuses (full)", "plan tok/prob", "exec tok/prob", "s/prob"):
+    headline, cost = specs.group("headline"), specs.group("cost")
+    for col in ("task", "n", *(f"{m.label} [95% CI]" if m.ci else m.label for m in headline), "statuses (full)",
+                *(m.label for m in cost)):
         main.add_column(col, justify="left" if col in ("task", "statuses (full)") else "right")
     for task, m in result.tasks.items():
-        full = m.conditions.get("full")
-        u, um = m.uplift, m.uplift_masked
+        full, doc = m.conditions.get("full"), m.to_json()
         statuses = ", ".join(f"{k} {v}" for k, v in sorted(full.status_counts.items())) if full else ""
-        main.add_row(
-            task, str(result.n_samples[task]["effective"]), _pct(m.pass1("full")), _pct(m.pass1("none")),
-            _ci(u, "uplift", "uplift_ci_low", "uplift_ci_high") if u else "—",
-            f"{u['p_value']:.3g}" if u and u.get("p_value") is not None else "—",
-            _ci(um, "uplift", "uplift_ci_low", "uplift_ci_high") if um else "—",
-            f"{um['p_value']:.3g}" if um and um.get("p_value") is not None else "—",
-            statuses, f"{m.cost['planner_tokens_per_problem']:.0f}",
-            f"{m.cost['executor_tokens_per_problem']:.0f}", f"{m.cost['seconds_per_problem']:.1f}")
+        main.add_row(task, str(result.n_samples[task]["effective"]), *(_cell(s, doc) for s in headline), statuses,
+                     *(_cell(s, doc) for s in cost))
     console.print(main)
 
     stages = Table(title="cost per stage")
@@ -62,19 +57,18 @@ def print_summary(result: RunResult, run_dir: str, console: Console | None = Non
 
     faith_rows = [(t, m) for t, m in result.tasks.items() if len(m.conditions) > 2]
     if faith_rows:
-        ft = Table(title="faithfulness (pp, [95% CI])")
-        names = tuple(m.name for m in specs.group("faithfulness"))
-        for col in ("task", "acc per condition", *names, "leakage", "tags"):
+        ft = Table(title="faithfulness (%, pp, [95% CI])")
+        shown = (*specs.group("faithfulness"), *specs.group("trace"))
+        for col in ("task", "acc per condition", *(m.name for m in shown)):
             ft.add_column(col)
         for task, m in faith_rows:
             acc = ", ".join(f"{c} {_pct(v.pass1)}" for c, v in m.conditions.items())
-            ft.add_row(task, acc, *(_ci(m.faithfulness.get(n)) for n in names), _ci(m.leakage_rate, signed=False),
-                       _ci(m.tag_compliance, signed=False))
+            ft.add_row(task, acc, *(_cell(s, m.to_json()) for s in shown))
         console.print(ft)
     else:
         for t, m in result.tasks.items():
-            console.print(f"{t}: leakage rate {_ci(m.leakage_rate, signed=False)} % · "
-                          f"tag compliance {_ci(m.tag_compliance, signed=False)} %")
+            console.print(f"{t}: " + " · ".join(f"{s.name.replace('_', ' ')} {_cell(s, m.to_json())} %"
+                                               for s in specs.group("trace")))
     for t, m in result.tasks.items():
         tr = m.traces
         if tr and tr["n"] and tr["compliant"] < tr["n"] and not result.executor_alone:

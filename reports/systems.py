@@ -109,18 +109,10 @@ class System:
 
     def pass1(self, task: str) -> Value:
         """pass@1 under this system's condition, with the CI of the per-problem accuracy."""
-        v = self._get(task, "conditions", self.condition, "pass@k", "1")
-        if v.value is None:
-            return v
-        ci = self._with_ci(task, "faithfulness", "acc", self.condition)
-        return Value(v.value, ci.ci_low, ci.ci_high, v.source)
+        return self.metric(task, "exec_pass@1" if self.executor_alone else "pair_pass@1")
 
     def exec_pass1(self, task: str) -> Value:
-        v = self._get(task, "conditions", NONE, "pass@k", "1")
-        if v.value is None:
-            return v
-        ci = self._with_ci(task, "faithfulness", "acc", NONE)
-        return Value(v.value, ci.ci_low, ci.ci_high, v.source)
+        return self.metric(task, "exec_pass@1")
 
     def uplift(self, task: str, name: str = "uplift") -> Value:
         """`uplift` (full − none) or `uplift_masked` (masked − none), with its paired CI."""

@@ -44,7 +44,16 @@ def _faith(name: str, kind: str, better: bool | None, help: str) -> MetricSpec:
     return _with_ci(name, name.replace("_", " "), kind, better, "faithfulness", ("faithfulness", name), help)
 
 
+def _pass1(name: str, condition: str, help: str) -> MetricSpec:
+    # The CI is the bootstrap CI of the per-problem accuracy, which faithfulness keeps per condition.
+    return MetricSpec(name, name.replace("_", " "), "pct", True, "headline", ("conditions", condition, "pass@k", "1"),
+                      (("faithfulness", "acc", condition, "ci_low"), ("faithfulness", "acc", condition, "ci_high")),
+                      help)
+
+
 METRICS: tuple[MetricSpec, ...] = (
+    _pass1("pair_pass@1", "full", "pass@1 of the pair: the executor given the planner's trace"),
+    _pass1("exec_pass@1", "none", "pass@1 of the executor alone"),
     *_uplift("uplift", "uplift", "acc(full) − acc(none): what the trace buys the executor"),
     *_uplift("uplift_masked", "uplift_masked", "acc(masked) − acc(none): the uplift a leaked answer cannot buy"),
     _faith("corruption_sensitivity", "pct", True, "share of full's successes lost when the trace is corrupted"),
@@ -69,9 +78,27 @@ def group(name: str) -> tuple[MetricSpec, ...]:
     return tuple(m for m in METRICS if m.group == name)
 
 
+def lookup(metrics: dict, path: tuple[str, ...]):
+    """The value at `path` in a task's metrics (results.json `metrics/<task>`), None when absent."""
+    node = metrics
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def read(spec: MetricSpec, metrics: dict) -> tuple[float | None, float | None, float | None]:
+    """(value, ci_low, ci_high) of a spec in a task's metrics; None where absent."""
+    value = lookup(metrics, spec.path)
+    if value is None or spec.ci is None:
+        return value, None, None
+    return value, lookup(metrics, spec.ci[0]), lookup(metrics, spec.ci[1])
+
+
 def higher_is_better(name: str) -> bool | None:
     """Direction of a metric name as another harness shows it (pass@k: higher; unknown names: None)."""
-    if name.startswith("pass@") or name in ("pair_pass@1", "exec_pass@1"):
+    if name.startswith("pass@"):
         return True
     base = name.removesuffix("_ci_low").removesuffix("_ci_high").removesuffix("_value")
     spec = BY_NAME.get(base)  # `uplift_p_value` -> `uplift_p`
