@@ -47,11 +47,13 @@ def print_summary(result: RunResult, run_dir: str, console: Console | None = Non
     console.print(main)
 
     stages = Table(title="cost per stage")
-    for col in ("task", "stage", "wall s", "prompt tok", "completion tok", "model calls", "cache hits"):
+    for col in ("task", "stage", "wall s", "prompt tok", "computed", "completion tok", "model calls", "cache hits"):
         stages.add_column(col, justify="left" if col in ("task", "stage") else "right")
     for task, m in result.tasks.items():
         for name, s in m.cost["stages"].items():
-            stages.add_row(task, name, f"{s['seconds']:.1f}", str(s["prompt_tokens"]), str(s["completion_tokens"]),
+            # `computed`: the prompt tokens the model really prefilled (not cached, not a reused prefix).
+            stages.add_row(task, name, f"{s['seconds']:.1f}", str(s["prompt_tokens"]),
+                           str(s.get("prompt_tokens_computed", "—")), str(s["completion_tokens"]),
                            str(s["model_calls"]), str(s["cache_hits"]))
     console.print(stages)
 

@@ -46,6 +46,8 @@ class Generation:
     completion_tokens: int = 0
     seconds: float = 0.0
     cached: bool = False
+    # Prompt tokens the backend computed (a prefix already in its cache is not): None when it does not say.
+    prompt_tokens_computed: int | None = None
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,18 @@ def test_more_requests_than_slots_all_finish_in_order(batched):
     assert all(o.completion_tokens <= 40 for o in outs)
 
 
+def test_a_shared_prefix_is_computed_once(batched):
+    context = "Here is a long story about a cat who lived in a small town by the sea and liked fish. " * 3
+    questions = ["What did the cat like?", "Where did the cat live?", "Who is the story about?"]
+    reqs = [_req(context + q, max_tokens=12) for q in questions]
+    outs = batched.generate(reqs)
+    first, *later = outs
+    assert first.prompt_tokens_computed == first.prompt_tokens  # nothing to reuse at the start of a call
+    assert all(o.prompt_tokens_computed < o.prompt_tokens - 40 for o in later)  # the context came from the cache
+    alone = [batched.generate([r])[0] for r in reqs]  # each alone: sequential, prefilled from scratch
+    assert [o.text for o in outs] == [a.text for a in alone]
+
+
 def test_limits_and_stop_strings(batched):
     short, cut = batched.generate([_req(PROMPTS[0], max_tokens=5), _req(PROMPTS[4], stop=("Tuesday",))])
     assert short.finish_reason == "length" and short.completion_tokens == 5
@@ -55,5 +67,7 @@ def test_sampled_requests_stay_sequential_and_are_reproducible(batched):
 
 
 def test_the_cache_key_says_batched():
-    plain, batched = load_generator(SMOL), load_generator(f"{SMOL}&batch=4")
+    plain, batched = load_generator(f"{SMOL}&batch=1&flash_attn=0"), load_generator(f"{SMOL}&batch=4")
     assert "decode=batched" in batched.fingerprint() and "decode=batched" not in plain.fingerprint()
+    assert "flash_attn" in batched.fingerprint() and "flash_attn" not in plain.fingerprint()  # the defaults
+    assert load_generator(SMOL).fingerprint() == load_generator(f"{SMOL}&batch=0&flash_attn=1").fingerprint()

@@ -117,8 +117,8 @@ def test_smollm2_generates_greedily_and_deterministically():
     with load_generator("builtin:smollm2-135m-instruct", n_threads=1, n_ctx=256) as gen:
         reqs = [_ask("What is 2+2? Answer briefly.", max_tokens=16), _ask("Count: one, two,", max_tokens=3)]
         first = gen.generate(reqs, on_done=lambda i, g: done.append(i))
-        again = gen.generate(reqs[:1])
-    assert done == [0, 1]
+        again = gen.generate(reqs)  # the same batch: greedy outputs depend on what else is decoded with them
+    assert sorted(done) == [0, 1]  # reported as each finishes (the batched path finishes the short one first)
     assert first[0].text.strip() and first[0].completion_tokens > 0 and first[0].prompt_tokens > 5
     assert "4" in first[0].text
     assert first[1].finish_reason == "length" and first[1].completion_tokens == 3

@@ -1,5 +1,6 @@
 """Greedy decoding of many prompts at once in one llama.cpp context: one sequence id per prompt, one decode call
-per step for all of them (continuous batching: a finished sequence's slot takes the next prompt at once).
+per step for all of them (continuous batching: a finished sequence's slot takes the next prompt at once), and a
+prompt's longest prefix already in some sequence's cache is reused instead of prefilled again.
 
 On a CPU a single sequence's decode step is bound by reading the weights; decoding several sequences reads them
 once for all. llama-cpp-python's high-level API decodes one sequence per context, hence the low-level calls.
@@ -17,6 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+MIN_REUSE = 16  # shorter shared prefixes are prefilled again: a copy of a whole sequence costs more than they save
 
 
 @dataclass
@@ -36,6 +39,7 @@ class BatchResult:
     prompt_tokens: int
     completion_tokens: int
     seconds: float = 0.0  # from the prompt's prefill to the last token
+    prompt_tokens_computed: int = 0  # the prompt tokens prefilled; the rest was a prefix already in the cache
 
 
 @dataclass
@@ -45,6 +49,7 @@ class _Slot:
     pos: int = 0
     next: int = -1  # the greedy choice from its latest logits (the next decode call overwrites them)
     start: float = field(default_factory=time.perf_counter)
+    reused: int = 0  # prompt tokens taken from the cache instead of prefilled
 
 
 class BatchDecoder:
@@ -95,16 +100,44 @@ class BatchDecoder:
         logits = np.ctypeslib.as_array(self._L.llama_get_logits_ith(self._ctx, row), shape=(self._n_vocab,))
         return int(logits.argmax())
 
+    def _reuse(self, seq: int, prompt: list[int]) -> int:
+        """Put the longest prefix of `prompt` that some sequence's cache holds into `seq`'s cache; its length.
+
+        The conditions of one problem share the system prompt and the problem text (and `truncated@F` shares the
+        trace's start), so most of a prompt is often in the cache already: its keys and values are the same
+        whatever follows them. A prefix held by another sequence is copied (llama.cpp copies the whole stream;
+        the tail past the prefix is then dropped).
+        """
+        L, memory = self._L, self._L.llama_get_memory(self._ctx)
+        best, length = seq, 0
+        for other, tokens in self._cached.items():
+            n = _common_prefix(tokens, prompt)
+            if n > length or (n == length and other == seq):
+                best, length = other, n
+        length = min(length, len(prompt) - 1)  # the last prompt token is decoded for its logits
+        if length < MIN_REUSE:
+            L.llama_memory_seq_rm(memory, seq, -1, -1)
+            self._cached[seq] = []
+            return 0
+        if best != seq:
+            L.llama_memory_seq_rm(memory, seq, -1, -1)
+            L.llama_memory_seq_cp(memory, best, seq, -1, -1)
+        L.llama_memory_seq_rm(memory, seq, length, -1)
+        self._cached[seq] = prompt[:length]
+        return length
+
     def _prefill(self, seq: int, slot: _Slot) -> None:
-        """The prompt into the sequence's cache, in chunks of n_batch, and its first greedy token. In calls of its
-        own: mixing prompt chunks into the decode steps changed more outputs (9 of 20 against 4 of 20, docs/models.md)
-        and was not faster on 2 cores."""
+        """The prompt past its reused prefix into the sequence's cache, in chunks of n_batch, and its first greedy
+        token. In calls of its own: mixing prompt chunks into the decode steps changed more outputs (9 of 20 against
+        4 of 20, docs/models.md) and was not faster on 2 cores."""
         prompt = slot.item.prompt
-        for start in range(0, len(prompt), self._n_batch):
+        slot.reused = self._reuse(seq, prompt)
+        for start in range(slot.reused, len(prompt), self._n_batch):
             self._clear()
             chunk = prompt[start:start + self._n_batch]
             rows = [self._add(token, start + j, seq, start + j == len(prompt) - 1) for j, token in enumerate(chunk)]
             self._decode()
+        self._cached[seq] = list(prompt)
         slot.pos, slot.next = len(prompt), self._argmax(rows[-1])
 
     # -- the loop ---------------------------------------------------------------------------------------------
@@ -112,24 +145,23 @@ class BatchDecoder:
             ) -> dict[int, BatchResult]:
         """Complete every item; a finished sequence's slot takes the next waiting item at once."""
         L, memory = self._L, self._L.llama_get_memory(self._ctx)
-        # An empty cache at the start of every call, as the sequential path has: where a prompt's tokens land in
-        # the cache changes the rounding of attention, and so, at a near tie, a greedy token.
+        # An empty cache at the start of every call: where a prompt's tokens land in the cache changes the rounding
+        # of attention, and so, at a near tie, a greedy token; within the call, prefixes are reused (`_reuse`).
         L.llama_memory_clear(memory, True)
+        self._cached: dict[int, list[int]] = {}  # the tokens whose keys and values each sequence's cache holds
         pending, slots, out = deque(items), {}, {}
         while pending or slots:
             for seq in range(self.n_seq):
                 if seq not in slots and pending:
                     slot = _Slot(pending.popleft())
-                    L.llama_memory_seq_rm(memory, seq, -1, -1)
                     self._prefill(seq, slot)
                     slots[seq] = slot
             # Each sequence takes its chosen token, or ends; the ones that go on are decoded together.
             for seq, slot in list(slots.items()):
                 result = self._step(slot, slot.next)
-                if result is not None:
+                if result is not None:  # its cache stays, for the prefixes of later prompts
                     out[slot.item.index] = result
                     del slots[seq]
-                    L.llama_memory_seq_rm(memory, seq, -1, -1)
                     if on_done is not None:
                         on_done(slot.item.index, result)
             if not slots:
@@ -138,6 +170,7 @@ class BatchDecoder:
             rows = {}
             for seq, slot in slots.items():
                 rows[seq] = self._add(slot.tokens[-1], slot.pos, seq, True)
+                self._cached[seq].append(slot.tokens[-1])
                 slot.pos += 1
             self._decode()
             for seq, row in rows.items():
@@ -154,7 +187,7 @@ class BatchDecoder:
         for stop in item.stops:
             if stop and stop in text:
                 return BatchResult(text[: text.index(stop)], "stop", len(item.prompt), len(slot.tokens),
-                                   time.perf_counter() - slot.start)
+                                   time.perf_counter() - slot.start, len(item.prompt) - slot.reused)
         if len(slot.tokens) >= item.max_tokens:
             return self._result(slot, "length")
         return None
@@ -164,5 +197,13 @@ class BatchDecoder:
 
     def _result(self, slot: _Slot, reason: str) -> BatchResult:
         return BatchResult(self._text(slot.tokens), reason, len(slot.item.prompt), len(slot.tokens),
-                           time.perf_counter() - slot.start)
+                           time.perf_counter() - slot.start, len(slot.item.prompt) - slot.reused)
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
 

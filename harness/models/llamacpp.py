@@ -21,9 +21,26 @@ from tl_eval.harness.types import Generation, GenerationRequest
 log = logging.getLogger(__name__)
 
 DEFAULT_N_CTX = 4096
-# Sequences decoded together (`?batch=N`). 1, llama-cpp-python's own sequential path, stays the default: on 2 cores
-# batch=8 gained 1.2x and changed 4 of 20 greedy outputs (docs/models.md), not yet worth a composition-dependent output.
-DEFAULT_BATCH = 1
+# Greedy sequences decoded together (`?batch=N`) and llama.cpp's flash attention (`?flash_attn=0|1`): on 2 cores
+# several times the completion tokens/s of llama-cpp-python's own sequential path, at the price of other roundings
+# (a greedy output can flip at a near tie, and depends on the other requests of its batch); measured in
+# docs/models.md. `batch=1&flash_attn=0` is llama-cpp-python's path exactly.
+DEFAULT_BATCH = 0  # auto: as many sequences as the KV budget holds, at most MAX_AUTO_BATCH
+MAX_AUTO_BATCH = 32  # decode throughput still rose from 16 to 32 sequences on 2 cores, and little beyond
+DEFAULT_FLASH_ATTN = 1
+
+
+def auto_batch(metadata: dict, n_ctx: int) -> int:
+    """Sequences of `n_ctx` tokens whose f16 KV cache fits in an eighth of the RAM (at most 4 GiB)."""
+    try:
+        arch = metadata["general.architecture"]
+        layers, kv_heads = int(metadata[f"{arch}.block_count"]), int(metadata[f"{arch}.attention.head_count_kv"])
+        head_dim = int(metadata[f"{arch}.embedding_length"]) // int(metadata[f"{arch}.attention.head_count"])
+    except (KeyError, ValueError, ZeroDivisionError):
+        return 8  # an architecture without these keys: a batch that fits any model this machine can run
+    per_sequence = 2 * layers * kv_heads * head_dim * 2 * n_ctx  # K and V, 2 bytes each
+    budget = min(4 * 2**30, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 8)
+    return max(1, min(MAX_AUTO_BATCH, budget // per_sequence))
 
 
 def require_llama_cpp() -> None:
@@ -99,7 +116,8 @@ class LlamaCppGenerator(Generator):
         self._n_gpu_layers = int_option(spec, "n_gpu_layers", 0)
         self._lora_scale = float_option(spec, "lora_scale", 1.0)
         self._chat_format = spec.options.get("chat_format") or None
-        self.batch = int_option(spec, "batch", DEFAULT_BATCH, minimum=1)
+        self.batch = int_option(spec, "batch", DEFAULT_BATCH, minimum=0)
+        self._flash_attn = bool(int_option(spec, "flash_attn", DEFAULT_FLASH_ATTN))
         self._decoder = None
         self._llama = None
         self._lock = threading.Lock()  # a llama.cpp context is not thread-safe
@@ -115,6 +133,8 @@ class LlamaCppGenerator(Generator):
             parts.append(f"lora={fingerprint_file(self._lora)}@{self._lora_scale}")
         if self._chat_format:
             parts.append(f"chat_format={self._chat_format}")
+        if self._flash_attn:
+            parts.append("flash_attn")
         if self._batches():
             # Batched greedy decoding matched sequential decoding token for token where measured
             # (docs/models.md), but a different kernel path may round differently: keep the two apart.
@@ -124,7 +144,7 @@ class LlamaCppGenerator(Generator):
     def _batches(self) -> bool:
         """Whether greedy requests take the batched path: a batch above 1, the GGUF's own chat template (the
         batched path renders it itself) and no LoRA (the adapter is set on llama-cpp-python's context only)."""
-        return self.batch > 1 and not self._chat_format and self._lora is None
+        return self.batch != 1 and not self._chat_format and self._lora is None
 
     def _model(self):
         if self._llama is None:
@@ -141,6 +161,7 @@ class LlamaCppGenerator(Generator):
                     lora_path=str(self._lora) if self._lora else None,
                     lora_scale=self._lora_scale,
                     chat_format=self._chat_format,
+                    flash_attn=self._flash_attn,
                     verbose=False,
                 )
             except (ValueError, RuntimeError) as err:
@@ -247,10 +268,11 @@ class LlamaCppGenerator(Generator):
         if not items:
             return
         if self._decoder is None:
-            self._decoder = BatchDecoder(llama, self.batch, self.n_ctx, self.n_threads, self._n_batch)
+            n_seq = self.batch or auto_batch(llama.metadata, self.n_ctx)
+            self._decoder = BatchDecoder(llama, n_seq, self.n_ctx, self.n_threads, self._n_batch)
         self._decoder.run(items, lambda i, r: done(i, Generation(
             text=r.text, finish_reason=r.finish_reason, prompt_tokens=r.prompt_tokens,
-            completion_tokens=r.completion_tokens, seconds=r.seconds)))
+            completion_tokens=r.completion_tokens, seconds=r.seconds, prompt_tokens_computed=r.prompt_tokens_computed)))
 
     def close(self) -> None:
         if self._decoder is not None:
@@ -263,7 +285,7 @@ class LlamaCppGenerator(Generator):
 
 def check_int_options(spec: ModelSpec) -> None:
     """Validate numeric options early (preflight), so typos fail before any generation."""
-    for key in ("n_ctx", "n_threads", "n_batch", "n_gpu_layers", "batch"):
+    for key in ("n_ctx", "n_threads", "n_batch", "n_gpu_layers", "batch", "flash_attn"):
         int_option(spec, key, 0)
     float_option(spec, "lora_scale", 1.0)
     if spec.options.get("chat_format") == "":

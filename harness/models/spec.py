@@ -15,7 +15,8 @@ FROZEN_ENV = "TL_EVAL_FROZEN_EXECUTOR"
 
 BUILTIN_NAMES = ("qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct")
 
-_LLAMACPP_OPTIONS = ("n_ctx", "n_threads", "n_batch", "n_gpu_layers", "lora", "lora_scale", "chat_format", "batch")
+_LLAMACPP_OPTIONS = ("n_ctx", "n_threads", "n_batch", "n_gpu_layers", "lora", "lora_scale", "chat_format", "batch",
+                     "flash_attn")
 
 # Options each kind accepts; `None` means free-form (scripted models read their own).
 KIND_OPTIONS: dict[str, tuple[str, ...] | None] = {

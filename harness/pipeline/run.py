@@ -36,11 +36,15 @@ class StageCost:
     completion_tokens: int = 0
     calls: int = 0
     cache_hits: int = 0
+    prompt_tokens_computed: int = 0  # of the model calls' prompt tokens, those not reused from the backend's cache
 
     def add(self, gens: Sequence[Generation]) -> None:
         for g in gens:
             self.prompt_tokens += g.prompt_tokens
             self.completion_tokens += g.completion_tokens
+            if not g.cached:
+                self.prompt_tokens_computed += (g.prompt_tokens if g.prompt_tokens_computed is None
+                                                else g.prompt_tokens_computed)
             self.calls += 0 if g.cached else 1
             self.cache_hits += 1 if g.cached else 0
 

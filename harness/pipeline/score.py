@@ -79,6 +79,7 @@ def score_task(run: TaskRun, ks: Sequence[int], seed: int) -> TaskResult:
     n_problems = max(len(ids), 1)
     out.cost = {
         "stages": {name: {"seconds": round(c.seconds, 3), "prompt_tokens": c.prompt_tokens,
+                          "prompt_tokens_computed": c.prompt_tokens_computed,
                           "completion_tokens": c.completion_tokens, "model_calls": c.calls,
                           "cache_hits": c.cache_hits} for name, c in run.costs.items()},
         "planner_tokens_per_problem": run.costs["plan"].completion_tokens / n_problems,

@@ -2,7 +2,7 @@
 
 HumanEval executor-alone prompts and tagged planner prompts of the first N problems; prints completion tokens per
 second of `?batch=1` and `?batch=B`, their ratio, and which outputs differ.
-Usage: python tests/benchmarks/bench_batched.py [--limit 10] [--max-tokens 256] [--batch 8]
+Usage: python tests/benchmarks/bench_batched.py [--limit 10] [--max-tokens 256] [--batch 8] [--options flash_attn=1]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=10)
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--options", default="", help="more spec options for both runs, e.g. flash_attn=1")
     args = ap.parse_args()
     task = get_task("humaneval")
     problems = task.load(None)[: args.limit]
@@ -33,7 +34,7 @@ def main() -> None:
                  for p in problems]
     outs, rates = {}, {}
     for b in (1, args.batch):
-        with load_generator(f"{MODEL}?batch={b}") as gen:
+        with load_generator(f"{MODEL}?batch={b}" + (f"&{args.options}" if args.options else "")) as gen:
             start = time.perf_counter()
             outs[b] = gen.generate(requests)
             seconds = time.perf_counter() - start
