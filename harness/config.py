@@ -31,6 +31,12 @@ def resolve_cache(cache: str | None) -> Path | None:
     return Path(cache) if cache else default_cache_dir() / "generations.sqlite"
 
 
+def default_baselines_dir() -> Path:
+    """$TL_EVAL_BASELINES, else the repository's `baselines/` (beside the harness folder of an editable install)."""
+    env = os.environ.get("TL_EVAL_BASELINES")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "baselines"
+
+
 def default_data_dir() -> Path | None:
     value = os.environ.get("TL_EVAL_DATA_DIR")
     return Path(value) if value else None

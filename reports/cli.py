@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
+from tl_eval.harness.config import default_baselines_dir
 from tl_eval.harness.errors import TLEvalError, fail
-
-
 
 
 @click.command("report")
@@ -41,7 +40,8 @@ def report(run_dirs, out, strict, alpha, confidence, n_resamples, seed, title, n
 @click.option("--runs", "runs", multiple=True, type=click.Path(path_type=Path),
               help="A run directory or a folder of them; repeatable (default: runs/ when it exists).")
 @click.option("--baselines", type=click.Path(path_type=Path), default=None,
-              help="Folder of recorded baseline entries (default: baselines/ when it exists).")
+              help="Folder of recorded baseline entries (default: $TL_EVAL_BASELINES, else the repository's "
+                   "baselines/).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Write leaderboard.json and the static site here; without it, print the table.")
 @click.option("--task", default=None, help="Only this task in the terminal table.")
@@ -55,8 +55,8 @@ def leaderboard(runs, baselines, out, task, alpha, n_resamples, seed):
     from tl_eval.reports.leaderboard import build_leaderboard, terminal_table
 
     roots = list(runs) or ([Path("runs")] if Path("runs").is_dir() else [])
-    if baselines is None and Path("baselines").is_dir():
-        baselines = Path("baselines")
+    if baselines is None and default_baselines_dir().is_dir():
+        baselines = default_baselines_dir()
     if not roots and baselines is None:
         fail(TLEvalError("no runs to show", "pass --runs DIR (a run directory or a folder of them)"))
     try:

@@ -4,8 +4,8 @@ Baseline entry (one JSON file per entry under `baselines/`): `{"name", "planner"
 "checkpoint", "run_id", "run_dir" (optional), "results": <results.json content, or at least its "metrics">,
 "outcomes" (optional): {task: {"full": {problem_id: pass rate}, "none": {...}}}}`. With a `run_dir` that
 exists, the run's own files are read (and its samples drill down); otherwise the recorded `results` are.
-The entries `tl-eval baselines` writes (flat `metrics` of one `task`, and `system` as the training mode) are
-read too.
+The entries `tl-eval baselines run` writes carry `results` and `outcomes` (of their own condition: `none` for
+the executor alone) and `system` as the training mode; older ones with only flat `metrics` are read too.
 """
 
 from __future__ import annotations
@@ -109,11 +109,11 @@ def _baseline_system(entry: BaselineEntry, root: Path) -> System:
                                 "copy the run's results.json into 'results'")
         run = Run(None, {"run_id": d.get("run_id") or d["name"], **results})
         source, prefix = str(entry.file), "/results"
-    outcomes = {t: {pid: float(v) for pid, v in (o.get(FULL) or {}).items()}
-                for t, o in (d.get("outcomes") or {}).items()}
     # `tl-eval baselines` entries say `system`: executor-alone, zero-shot, exec-only or tracelift.
     kind = d.get("system")
     condition = NONE if kind == "executor-alone" else FULL
+    outcomes = {t: {pid: float(v) for pid, v in (o.get(condition) or {}).items()}
+                for t, o in (d.get("outcomes") or {}).items()}
     mode = d.get("training_mode") or {"executor-alone": "—", "zero-shot": "none"}.get(kind, kind) or "—"
     ckpt = d.get("checkpoint") or Path((d.get("train") or {}).get("checkpoint") or "").name or checkpoint_of(d["planner"])
     return System(key=f"baseline:{d['name']}", label=str(d["name"]), planner=str(d["planner"]),

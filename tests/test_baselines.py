@@ -59,8 +59,41 @@ def test_run_executor_alone_records_an_entry(tmp_path, data_dir, monkeypatch):
     entry = json.loads((root / "entries" / "g-alone.json").read_text())
     assert entry["system"] == "executor-alone" and entry["n_problems"] == 3
     assert entry["metrics"]["exec_pass@1,none"] == pytest.approx(1 / 3)
-    assert (Path(entry["run_dir"]) / "results.json").is_file()
+    assert (tmp_path / entry["run_dir"] / "results.json").is_file()  # relative to the project folder
+    assert entry["outcomes"]["gsm8k"]["none"] == {"gsm8k/0": 1.0, "gsm8k/1": 0.0, "gsm8k/2": 0.0}
+    assert entry["fingerprints"]["executor"].startswith("scripted:") and "code_version" in entry
+    assert entry["results"]["metrics"]["gsm8k"]["conditions"]["none"]["n_problems"] == 3
     out = runner.invoke(baselines, ["list"])
     assert "0.333" in out.output and entry["run_id"] in out.output
     out = runner.invoke(baselines, ["run", "missing"])
     assert out.exit_code == 2 and "no baseline recipe" in out.output
+
+    # Reproduction: the first problems again, computed afresh, give the recorded outcomes ...
+    out = runner.invoke(baselines, ["reproduce", "g-alone", "--limit", "2", "--quiet"])
+    assert out.exit_code == 0 and "the 2 problems re-run give the recorded outcomes" in out.output, out.output
+    # ... and a recorded vector that the recipe does not give back is caught.
+    entry["outcomes"]["gsm8k"]["none"]["gsm8k/1"] = 1.0
+    (root / "entries" / "g-alone.json").write_text(json.dumps(entry))
+    out = runner.invoke(baselines, ["reproduce", "g-alone", "--limit", "2", "--quiet"])
+    assert out.exit_code == 1 and "gsm8k/1: recorded 1.0, now 0.0" in out.output
+
+
+@pytest.mark.slow
+def test_recorded_entries_show_without_their_run_directories(tmp_path, data_dir, monkeypatch):
+    """A fresh clone has the committed entries but not the run directories: the leaderboard reads the entries."""
+    from tl_eval.reports.leaderboard import build_leaderboard
+
+    register_scripted("test-baselines-exec2", lambda m: "\\boxed{18}" if "Janet" in m[-1]["content"] else "x")
+    root = tmp_path / "baselines"
+    (root / "recipes").mkdir(parents=True)
+    (root / "recipes" / "g-alone.yaml").write_text(
+        "task: gsm8k\nsystem: executor-alone\n"
+        f"eval: {{limit: 3, executor: 'scripted:test-baselines-exec2', cache: off, output: '{tmp_path / 'runs'}'}}\n")
+    entry = B.run_baseline("g-alone", root, show_progress=False, log=lambda m: None)
+    import shutil
+
+    shutil.rmtree(tmp_path / "runs")
+    board = build_leaderboard([], None, root / "entries", n_resamples=200)
+    row = next(s for s in board["systems"] if s["name"] == "g-alone")
+    assert row["tasks"]["gsm8k"]["pass@1"]["value"] == pytest.approx(1 / 3)
+    assert row["tasks"]["gsm8k"]["n_problems"] == 3 and entry["run_id"]

@@ -90,6 +90,8 @@ def test_train_few_steps(tmp_path, data_dir, mode):
                  "tl_eval_train.json", "metrics.jsonl"):
         assert (result.output / name).is_file(), name
     assert (result.output / "checkpoint-1" / "tl_eval_train.json").is_file()
+    assert (result.output / "reward_curve.png").is_file()
+    assert json.loads((result.output / "tl_eval_train.json").read_text())["reward_gain"] is None  # 2 steps: too few
     adapter = json.loads((result.output / "adapter_config.json").read_text())
     assert adapter["base_model_name_or_path"] == str(result.output / "base")
 

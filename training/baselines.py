@@ -14,19 +14,17 @@ from pathlib import Path
 
 import yaml
 
+from tl_eval.harness.config import NO_PLANNER, default_baselines_dir
 from tl_eval.harness.errors import ConfigError
+from tl_eval.harness.records import RunResult
+from tl_eval.harness.results import load_samples
 from tl_eval.training.grpo.checkpoint import read_meta
 
 SYSTEMS = ("executor-alone", "zero-shot", "exec-only", "tracelift")
-EMPTY_PLANNER = "tl-empty-plan"  # scripted planner that writes nothing: the executor-alone system plans for free
 
 
 def baselines_dir() -> Path:
-    """`baselines/` beside the training package (the repository's folder), or $TL_EVAL_BASELINES."""
-    import os
-
-    env = os.environ.get("TL_EVAL_BASELINES")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "baselines"
+    return default_baselines_dir()
 
 
 @dataclass
@@ -97,12 +95,6 @@ def list_entries(root: Path | None = None) -> list[dict]:
     return rows
 
 
-def _register_empty_planner() -> None:
-    from tl_eval.harness.models import register_scripted
-
-    register_scripted(EMPTY_PLANNER, lambda messages: "")
-
-
 def _checkpoint(recipe: Recipe, root: Path) -> Path:
     return Path(recipe.checkpoint) if recipe.checkpoint else root.parent / "runs" / "train" / recipe.name
 
@@ -128,8 +120,7 @@ def _ensure_trained(recipe: Recipe, root: Path, log) -> tuple[Path, dict | None]
 
 def _planner_spec(recipe: Recipe, root: Path, log) -> tuple[str, dict | None]:
     if recipe.system == "executor-alone":
-        _register_empty_planner()
-        return f"scripted:{EMPTY_PLANNER}", None
+        return NO_PLANNER, None
     if recipe.system == "zero-shot":
         from tl_eval.training.grpo import load_train_config
         from tl_eval.training.grpo.planner import base_dir
@@ -141,36 +132,145 @@ def _planner_spec(recipe: Recipe, root: Path, log) -> tuple[str, dict | None]:
     return f"hf:{ckpt}", train_info
 
 
-def run_baseline(name: str, root: Path | None = None, show_progress: bool = True, log=print) -> dict:
-    """Train what is missing, evaluate, and record `baselines/entries/NAME.json`; returns the entry."""
+def _relative(path: str | Path | None, base: Path) -> str | None:
+    """A path relative to the project folder when it lies inside it (entries are committed and move with the
+    repository), else as given."""
+    if path is None:
+        return None
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(p)
+
+
+def _spec_relative(spec: str, base: Path) -> str:
+    kind, sep, target = spec.partition(":")
+    return f"{kind}:{_relative(target, base)}" if sep and kind == "hf" else spec
+
+
+def _outcomes(run_dir: Path, task: str) -> dict[str, dict[str, float]]:
+    """Per condition, each problem's pass rate over its scored samples: the vector paired tests read."""
+    n: dict[str, dict[str, int]] = {}
+    c: dict[str, dict[str, int]] = {}
+    for r in load_samples(run_dir, task):
+        if r.scored:
+            n.setdefault(r.condition, {}).setdefault(r.problem_id, 0)
+            c.setdefault(r.condition, {}).setdefault(r.problem_id, 0)
+            n[r.condition][r.problem_id] += 1
+            c[r.condition][r.problem_id] += bool(r.passed)
+    return {cond: {pid: c[cond][pid] / k for pid, k in per.items()} for cond, per in n.items()}
+
+
+def make_entry(recipe: Recipe, planner: str, result: RunResult, run_dir: Path, root: Path,
+               train_info: dict | None = None) -> dict:
+    """The leaderboard entry of one baseline run: small, self-contained (no run directory needed), with the
+    per-problem outcomes, the fingerprints, the exact settings, the code version and the training's reward gain."""
+    project, task = root.parent, recipe.task
+    tr = result.tasks[task]
+    task_json = tr.to_json()
+    task_json.pop("leaking_samples", None)  # which samples leaked is in the run directory; the rate is kept
+    planner_info = result.config.get("planner") or {}
+    config = {k: result.config.get(k) for k in ("created", "conditions", "git", "versions")}
+    config.update(config={k: v for k, v in (result.config.get("config") or {}).items()
+                          if k not in ("output", "cache", "data_dir", "run_id")},
+                  planner={**planner_info, "spec": _spec_relative(planner_info.get("spec", planner), project),
+                           "checkpoint": _relative(planner_info.get("checkpoint"), project)},
+                  executor=result.config.get("executor"), tasks={task: result.config["tasks"][task]})
+    if recipe.system in ("exec-only", "tracelift"):
+        ckpt = Path(planner.partition(":")[2])
+        meta = read_meta(ckpt) or {}
+        train = {**(train_info or {}), "reward_gain": meta.get("reward_gain"),
+                 "train_config": meta.get("train_config"), "problems": len(meta.get("problem_ids") or [])}
+        train["checkpoint"] = _relative(train.get("checkpoint") or (ckpt if meta else None), project)
+    else:
+        train = None
+    recipe_json = {k: _relative(v, project) if k in ("train_config", "rm", "checkpoint") else v
+                   for k, v in asdict(recipe).items()}
+    return {
+        "name": recipe.name, "task": task, "system": recipe.system,
+        "planner": _spec_relative(planner, project), "executor": result.systems["executor"],
+        "training_mode": planner_info.get("training_mode") or {"executor-alone": "—", "zero-shot": "none"}.get(
+            recipe.system, recipe.system),
+        "run_id": result.run_id, "run_dir": _relative(run_dir, project),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": f"tl-eval baselines run {recipe.name}", "recipe": recipe_json,
+        "code_version": result.config.get("git"),
+        "fingerprints": {"planner": planner_info.get("fingerprint"),
+                         "executor": (result.config.get("executor") or {}).get("fingerprint")},
+        "n_problems": result.n_samples[task]["effective"],
+        "metrics": tr.flat(),
+        "results": {"run_id": result.run_id, "metrics": {task: task_json}, "n-samples": result.n_samples,
+                    "config": config, "systems": {**result.systems, "planner": _spec_relative(planner, project)},
+                    "versions": result.versions},
+        "outcomes": {task: _outcomes(run_dir, task)},
+        **({"train": train} if train is not None else {}),
+    }
+
+
+def _evaluate(recipe: Recipe, planner: str, root: Path, limit: int | None, show_progress: bool, log):
     from tl_eval.harness.config import RunConfig
     from tl_eval.harness.evaluate import prepare, run
 
-    root = root or baselines_dir()
-    recipe = load_recipe(name, root)
-    planner, train_info = _planner_spec(recipe, root, log)
     eval_opts = dict(recipe.eval)
     if recipe.system == "executor-alone":
         eval_opts["conditions"] = ["none"]
     eval_opts.setdefault("output", str(root.parent / "runs"))
+    if limit is not None:  # a reproduction: computed again, not read back from the cache
+        eval_opts.update(limit=limit, output=str(Path(eval_opts["output"]) / "reproduce"), cache="off")
     try:
         config = RunConfig(tasks=[recipe.task], planner=planner, **eval_opts)
     except TypeError as e:
-        raise ConfigError(f"recipe {name}: bad eval options: {e}", "eval keys are RunConfig fields (limit, seed, ...)") from None
-    run_dir, result = run(prepare(config), show_progress=show_progress, log=log)
-    flat = result.tasks[recipe.task].flat()
-    entry = {
-        "name": name, "task": recipe.task, "system": recipe.system, "planner": planner,
-        "executor": result.systems["executor"], "run_id": result.run_id, "run_dir": str(run_dir),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "n_problems": result.n_samples[recipe.task]["effective"],
-        "metrics": {k: flat.get(k) for k in ("pair_pass@1,full", "exec_pass@1,none", "uplift,full",
-                                              "uplift_ci_low,full", "uplift_ci_high,full") if k in flat},
-        "recipe": asdict(recipe),
-    }
-    if train_info is not None:
-        entry["train"] = train_info
+        raise ConfigError(f"recipe {recipe.name}: bad eval options: {e}",
+                          "eval keys are RunConfig fields (limit, seed, ...)") from None
+    return run(prepare(config), show_progress=show_progress, log=log)
+
+
+def run_baseline(name: str, root: Path | None = None, show_progress: bool = True, log=print) -> dict:
+    """Train what is missing, evaluate, and record `baselines/entries/NAME.json`; returns the entry."""
+    root = root or baselines_dir()
+    recipe = load_recipe(name, root)
+    planner, train_info = _planner_spec(recipe, root, log)
+    run_dir, result = _evaluate(recipe, planner, root, None, show_progress, log)
+    entry = make_entry(recipe, planner, result, run_dir, root, train_info)
     path = entry_path(name, root)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(entry, indent=2) + "\n")
     return entry
+
+
+@dataclass
+class Reproduction:
+    """A recorded entry's first problems evaluated again: the outcomes that differ from the recorded ones."""
+
+    name: str
+    condition: str
+    problems: list[str]
+    differ: dict[str, tuple[float, float]]  # problem -> (recorded, now)
+
+    @property
+    def ok(self) -> bool:
+        return not self.differ
+
+
+def reproduce(name: str, limit: int = 3, root: Path | None = None, show_progress: bool = False,
+              log=print) -> Reproduction:
+    """Re-run the first `limit` problems of a recorded entry from its recipe and compare their outcomes with the
+    recorded vector (greedy entries only: a sampled one need not repeat)."""
+    root = root or baselines_dir()
+    path = entry_path(name, root)
+    if not path.is_file():
+        raise ConfigError(f"baseline {name!r} has no recorded entry ({path})", f"record it: tl-eval baselines run {name}")
+    entry = json.loads(path.read_text())
+    settings = ((entry.get("results") or {}).get("config") or {}).get("config") or {}
+    if float(settings.get("temperature", 0.0)) > 0:
+        raise ConfigError(f"baseline {name} was sampled (temperature {settings['temperature']}): its outcomes need "
+                          "not repeat", "reproduce a greedy entry")
+    recipe = load_recipe(name, root)
+    planner, _ = _planner_spec(recipe, root, log)
+    run_dir, _ = _evaluate(recipe, planner, root, limit, show_progress, log)
+    condition = "none" if recipe.system == "executor-alone" else "full"
+    recorded = entry["outcomes"][recipe.task][condition]
+    now = _outcomes(run_dir, recipe.task)[condition]
+    differ = {pid: (recorded.get(pid), rate) for pid, rate in now.items() if recorded.get(pid) != rate}
+    return Reproduction(name, condition, list(now), differ)

@@ -97,4 +97,24 @@ def run_cmd(name, quiet):
     click.echo(json.dumps({k: entry[k] for k in ("name", "run_id", "metrics")}, indent=2))
 
 
+@baselines.command("reproduce")
+@click.argument("name")
+@click.option("--limit", type=click.IntRange(min=1), default=3, show_default=True, help="First N problems of the entry.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def reproduce_cmd(name, limit, quiet):
+    """Evaluate the first problems of a recorded entry again (no cache) and compare with its recorded outcomes."""
+    from tl_eval.training.baselines import reproduce
+
+    try:
+        rep = reproduce(name, limit, show_progress=not quiet, log=lambda m: click.echo(m, err=True))
+    except TLEvalError as e:
+        fail(e)
+    if rep.ok:
+        click.echo(f"{name}: the {len(rep.problems)} problems re-run give the recorded outcomes ({rep.condition})")
+        return
+    for pid, (was, now) in rep.differ.items():
+        click.echo(f"{name}: {pid}: recorded {was}, now {now}")
+    raise SystemExit(1)
+
+
 COMMANDS = [train, baselines]

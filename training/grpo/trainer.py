@@ -11,7 +11,9 @@ from tl_eval.harness.errors import ConfigError
 from tl_eval.harness.pipeline.cache import Cache
 from tl_eval.harness.task import Task, get_task
 from tl_eval.training.executor_client import ExecutorClient
-from tl_eval.training.grpo.callbacks import CheckpointExtras, MetricsLogger, truncate_metrics, write_extras
+from tl_eval.training.grpo.callbacks import (CheckpointExtras, MetricsLogger, read_metrics, truncate_metrics,
+                                              write_extras)
+from tl_eval.training.grpo.curve import plot_reward_curve, reward_gain
 from tl_eval.training.grpo.config import TrainConfig
 from tl_eval.training.grpo.dataset import build_dataset, select_by_executor_alone, select_problems
 from tl_eval.training.grpo.planner import base_dir, load_planner
@@ -130,12 +132,18 @@ def train(cfg: TrainConfig, *, resume: bool = False, scorer=None, executor=None,
     try:
         trainer.train(resume_from_checkpoint=last)
         trainer.save_model(str(output))
+        metrics = read_metrics(metrics_path)
+        config_json["reward_gain"] = reward_gain(metrics)
+        plot_reward_curve(metrics, output / "reward_curve.png", f"{cfg.mode} on {cfg.task}")
         write_extras(output, tok, config_json, metrics_path)
     finally:
         task.close()
         cache.close()
         executor.close()
     seconds = time.perf_counter() - start
-    log(f"trained {trainer.state.global_step} steps in {seconds:.0f}s; checkpoint: {output}")
+    gain = config_json["reward_gain"]
+    log(f"trained {trainer.state.global_step} steps in {seconds:.0f}s; checkpoint: {output}" + (
+        f"; reward gain (last quarter − first) {gain['value']:+.3f} [{gain['ci_low']:+.3f}, {gain['ci_high']:+.3f}]"
+        if gain else ""))
     return TrainResult(output, trainer.state.global_step, metrics_path, client.counters.to_dict(), seconds, reward, client,
                        trainer.model)

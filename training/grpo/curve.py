@@ -1,0 +1,61 @@
+"""Did the run learn? The reward gain (last quarter of steps minus first quarter, with a bootstrap CI) and the
+reward curve, from metrics.jsonl."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def step_rewards(metrics: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, mean reward of each logged step), in step order."""
+    rows = sorted((m["step"], m["reward"]) for m in metrics if "reward" in m and "step" in m)
+    return np.array([s for s, _ in rows]), np.array([r for _, r in rows], dtype=float)
+
+
+def reward_gain(metrics: list[dict], n_resamples: int = 10000, confidence: float = 0.95, seed: int = 0) -> dict | None:
+    """Mean reward of the last quarter of logged steps minus the first quarter, with a percentile bootstrap CI
+    (steps resampled within each quarter); None with fewer than 8 logged steps."""
+    from scipy.stats import bootstrap
+
+    _, rewards = step_rewards(metrics)
+    q = len(rewards) // 4
+    if q < 2:
+        return None
+    first, last = rewards[:q], rewards[-q:]
+    ci = bootstrap((last, first), lambda a, b, axis=-1: a.mean(axis=axis) - b.mean(axis=axis),
+                   n_resamples=n_resamples, confidence_level=confidence, method="percentile",
+                   random_state=np.random.default_rng(seed)).confidence_interval
+    return {"value": float(last.mean() - first.mean()), "ci_low": float(ci.low), "ci_high": float(ci.high),
+            "first_mean": float(first.mean()), "last_mean": float(last.mean()), "steps_per_quarter": q,
+            "confidence": confidence}
+
+
+def plot_reward_curve(metrics: list[dict], path: Path, title: str = "") -> Path | None:
+    """The reward per step and its running mean over a quarter of the run, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps, rewards = step_rewards(metrics)
+    if len(steps) == 0:
+        return None
+    window = max(1, len(rewards) // 4)
+    running = np.convolve(rewards, np.ones(window) / window, mode="valid")
+    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=120)
+    ax.plot(steps, rewards, "o-", color="#9ab", markersize=3, linewidth=1, label="reward (mean of the step's group)")
+    ax.plot(steps[window - 1:], running, color="#c33", linewidth=2, label=f"running mean over {window} steps")
+    gain = reward_gain(metrics)
+    if gain is not None:
+        ax.set_title(f"{title}  gain {gain['value']:+.3f} [{gain['ci_low']:+.3f}, {gain['ci_high']:+.3f}]".strip())
+    elif title:
+        ax.set_title(title)
+    ax.set_xlabel("step")
+    ax.set_ylabel("reward")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
