@@ -41,15 +41,21 @@ def test_commands_exported():
     assert {c.name for c in COMMANDS} == {"train", "baselines"}
 
 
-@pytest.mark.slow
-def test_run_executor_alone_records_an_entry(tmp_path, data_dir, monkeypatch):
-    # A scripted executor that answers GSM8K test problem 0 right (18) and the rest wrong.
+def _alone_recipe(tmp_path) -> Path:
+    """A baselines folder with one executor-alone recipe on GSM8K test 0-2, whose scripted executor answers
+    problem 0 right (18) and the others wrong."""
     register_scripted("test-baselines-exec", lambda m: "\\boxed{18}" if "Janet" in m[-1]["content"] else "\\boxed{0}")
     root = tmp_path / "baselines"
     (root / "recipes").mkdir(parents=True)
     (root / "recipes" / "g-alone.yaml").write_text(
         "task: gsm8k\nsystem: executor-alone\n"
         f"eval: {{limit: 3, executor: 'scripted:test-baselines-exec', cache: off, output: '{tmp_path / 'runs'}'}}\n")
+    return root
+
+
+@pytest.mark.slow
+def test_run_executor_alone_records_an_entry(tmp_path, data_dir, monkeypatch):
+    root = _alone_recipe(tmp_path)
     monkeypatch.setenv("TL_EVAL_BASELINES", str(root))
     runner = CliRunner()
     out = runner.invoke(baselines, ["list"])
@@ -83,12 +89,7 @@ def test_recorded_entries_show_without_their_run_directories(tmp_path, data_dir,
     """A fresh clone has the committed entries but not the run directories: the leaderboard reads the entries."""
     from tl_eval.reports.leaderboard import build_leaderboard
 
-    register_scripted("test-baselines-exec2", lambda m: "\\boxed{18}" if "Janet" in m[-1]["content"] else "x")
-    root = tmp_path / "baselines"
-    (root / "recipes").mkdir(parents=True)
-    (root / "recipes" / "g-alone.yaml").write_text(
-        "task: gsm8k\nsystem: executor-alone\n"
-        f"eval: {{limit: 3, executor: 'scripted:test-baselines-exec2', cache: off, output: '{tmp_path / 'runs'}'}}\n")
+    root = _alone_recipe(tmp_path)
     entry = B.run_baseline("g-alone", root, show_progress=False, log=lambda m: None)
     import shutil
 
