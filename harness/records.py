@@ -8,6 +8,7 @@ are these records as JSON (docs/results-schema.md). Schema `tl-eval/results`, ve
 from __future__ import annotations
 
 import json
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,18 @@ class SampleRecord:
         data = _known(cls, d, "sample record")
         data["intervention"] = Intervention.from_json(data.get("intervention") or {"applied": True})
         return cls(**data)
+
+
+def outcomes(records: list[SampleRecord]) -> dict[str, dict[str, float]]:
+    """Per condition, each problem's pass rate over its scored samples (n = 1: 0.0 or 1.0): the vectors that
+    paired tests compare. Unscored samples (a sandbox_error, a condition that did not apply) are left out."""
+    n: dict[str, Counter] = defaultdict(Counter)
+    c: dict[str, Counter] = defaultdict(Counter)
+    for r in records:
+        if r.scored:
+            n[r.condition][r.problem_id] += 1
+            c[r.condition][r.problem_id] += bool(r.passed)
+    return {cond: {pid: c[cond][pid] / k for pid, k in per.items()} for cond, per in n.items()}
 
 
 def read_samples(path: Path) -> list[SampleRecord]:

@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 
 from tl_eval.harness.errors import DataError
-from tl_eval.harness.records import SampleRecord
+from tl_eval.harness.records import SampleRecord, outcomes
 from tl_eval.harness.results import load_results, load_samples
 
 FULL, NONE = "full", "none"
@@ -81,16 +81,7 @@ class Run:
 
     def outcomes(self, task: str, condition: str) -> dict[str, float]:
         """Per-problem pass rate under a condition, from the samples (n = 1: 0.0 or 1.0)."""
-        n: dict[str, int] = {}
-        c: dict[str, int] = {}
-        for r in self.samples(task):
-            # Unscored: a sandbox_error (the infrastructure's fault, never a model failure), or a condition that
-            # did not apply to this sample (e.g. nothing to corrupt).
-            if r.condition != condition or not r.scored:
-                continue
-            n[r.problem_id] = n.get(r.problem_id, 0) + 1
-            c[r.problem_id] = c.get(r.problem_id, 0) + bool(r.passed)
-        return {pid: c[pid] / n[pid] for pid in n}
+        return outcomes(self.samples(task)).get(condition, {})
 
     def n_samples(self) -> int:
         return int(self.settings.get("n_samples", 1))

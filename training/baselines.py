@@ -16,7 +16,7 @@ import yaml
 
 from tl_eval.harness.config import NO_PLANNER, default_baselines_dir
 from tl_eval.harness.errors import ConfigError
-from tl_eval.harness.records import RunResult
+from tl_eval.harness.records import RunResult, outcomes
 from tl_eval.harness.results import load_samples
 from tl_eval.training.grpo.checkpoint import read_meta
 
@@ -149,19 +149,6 @@ def _spec_relative(spec: str, base: Path) -> str:
     return f"{kind}:{_relative(target, base)}" if sep and kind == "hf" else spec
 
 
-def _outcomes(run_dir: Path, task: str) -> dict[str, dict[str, float]]:
-    """Per condition, each problem's pass rate over its scored samples: the vector paired tests read."""
-    n: dict[str, dict[str, int]] = {}
-    c: dict[str, dict[str, int]] = {}
-    for r in load_samples(run_dir, task):
-        if r.scored:
-            n.setdefault(r.condition, {}).setdefault(r.problem_id, 0)
-            c.setdefault(r.condition, {}).setdefault(r.problem_id, 0)
-            n[r.condition][r.problem_id] += 1
-            c[r.condition][r.problem_id] += bool(r.passed)
-    return {cond: {pid: c[cond][pid] / k for pid, k in per.items()} for cond, per in n.items()}
-
-
 def make_entry(recipe: Recipe, planner: str, result: RunResult, run_dir: Path, root: Path,
                train_info: dict | None = None) -> dict:
     """The leaderboard entry of one baseline run: small, self-contained (no run directory needed), with the
@@ -203,7 +190,7 @@ def make_entry(recipe: Recipe, planner: str, result: RunResult, run_dir: Path, r
         "results": {"run_id": result.run_id, "metrics": {task: task_json}, "n-samples": result.n_samples,
                     "config": config, "systems": {**result.systems, "planner": _spec_relative(planner, project)},
                     "versions": result.versions},
-        "outcomes": {task: _outcomes(run_dir, task)},
+        "outcomes": {task: outcomes(load_samples(run_dir, task))},
         **({"train": train} if train is not None else {}),
     }
 
@@ -271,6 +258,6 @@ def reproduce(name: str, limit: int = 3, root: Path | None = None, show_progress
     run_dir, _ = _evaluate(recipe, planner, root, limit, show_progress, log)
     condition = "none" if recipe.system == "executor-alone" else "full"
     recorded = entry["outcomes"][recipe.task][condition]
-    now = _outcomes(run_dir, recipe.task)[condition]
+    now = outcomes(load_samples(run_dir, recipe.task))[condition]
     differ = {pid: (recorded.get(pid), rate) for pid, rate in now.items() if recorded.get(pid) != rate}
     return Reproduction(name, condition, list(now), differ)
