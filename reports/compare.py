@@ -92,6 +92,7 @@ class PairedDiff:
     alpha: float
     confidence: float
     caveats: list[str] = field(default_factory=list)
+    metric: str = "pass@1"  # or uplift / uplift_masked: the per-problem difference of two conditions
 
     @property
     def significant(self) -> bool:
@@ -101,10 +102,10 @@ class PairedDiff:
         """States a winner only when the test rejects equality at `alpha`."""
         if self.significant:
             better, worse = (self.a, self.b) if self.diff > 0 else (self.b, self.a)
-            text = (f"{better} is better than {worse} on {self.task} ({100 * abs(self.diff):.1f} pp, "
+            text = (f"{better} is better than {worse} by {self.metric} on {self.task} ({100 * abs(self.diff):.1f} pp, "
                     f"{self.test} p = {self.p_value:.3g}).")
         else:
-            text = (f"No significant difference between {self.a} and {self.b} on {self.task} "
+            text = (f"No significant difference in {self.metric} between {self.a} and {self.b} on {self.task} "
                     f"({self.test} p = {self.p_value:.3g} ≥ {self.alpha:g}).")
         if self.caveats:
             text += " Caveat: " + "; ".join(self.caveats) + "."
@@ -116,7 +117,7 @@ class PairedDiff:
 
 def paired_diff(task: str, a_label: str, a: dict[str, float], b_label: str, b: dict[str, float], *,
                 alpha: float = 0.05, confidence: float = 0.95, n_resamples: int = 10000, seed: int = 0,
-                caveats: list[str] | None = None) -> PairedDiff | None:
+                caveats: list[str] | None = None, metric: str = "pass@1") -> PairedDiff | None:
     """Bootstrap CI of the mean paired difference and an exact test; None when no problem is shared."""
     from tl_eval.harness.metrics.paired import mcnemar_exact, paired_bootstrap_ci, paired_sign_test
 
@@ -133,7 +134,61 @@ def paired_diff(task: str, a_label: str, a: dict[str, float], b_label: str, b: d
         p, test = paired_sign_test(xa, xb), "sign_test"
     return PairedDiff(task, a_label, b_label, len(common), float(xa.mean()), float(xb.mean()), float(est),
                       float(low), float(high), float(p), test, int((xa > xb).sum()), int((xb > xa).sum()),
-                      alpha, confidence, list(caveats or []))
+                      alpha, confidence, list(caveats or []), metric)
+
+
+# Per-problem vectors compared between two pairs: pass@1 under full, and each uplift as the per-problem
+# difference of its two conditions (the uplift metrics' own definitions, in harness.metrics.specs).
+PAIRED_METRICS = (("pass@1", "full", None), ("uplift", "full", "none"), ("uplift_masked", "masked", "none"))
+
+
+def metric_vector(s: System, task: str, metric: str) -> dict[str, float] | None:
+    """Per problem, the system's value of `metric`; None when a condition it needs was not run."""
+    _, cond, minus = next(m for m in PAIRED_METRICS if m[0] == metric)
+    if s.executor_alone:
+        return s.outcomes(task) if metric == "pass@1" else None
+    a = s.outcomes(task, cond)
+    b = s.outcomes(task, minus) if minus else {}
+    if a is None or b is None:
+        return None
+    return {pid: v - (b[pid] if minus else 0.0) for pid, v in a.items() if not minus or pid in b}
+
+
+def paired_metric_diffs(task: str, x: System, y: System, **kwargs) -> list[PairedDiff]:
+    """Every paired difference x − y the two systems have the per-problem values for."""
+    out = []
+    for metric, _, _ in PAIRED_METRICS:
+        vx, vy = metric_vector(x, task, metric), metric_vector(y, task, metric)
+        if vx is not None and vy is not None:
+            d = paired_diff(task, x.label, vx, y.label, vy, metric=metric, **kwargs)
+            if d is not None:
+                out.append(d)
+    return out
+
+
+@dataclass
+class PlanDiff:
+    """On how many shared problems two planners wrote different traces (all samples compared, under full)."""
+
+    task: str
+    a: str
+    b: str
+    n: int
+    differ: int
+
+    @property
+    def share(self) -> float:
+        return self.differ / self.n if self.n else 0.0
+
+
+def plan_diff(task: str, x: System, y: System) -> PlanDiff | None:
+    tx, ty = x.traces(task), y.traces(task)
+    if tx is None or ty is None:
+        return None
+    common = [pid for pid in tx if pid in ty]
+    if not common:
+        return None
+    return PlanDiff(task, x.label, y.label, len(common), sum(tx[p] != ty[p] for p in common))
 
 
 def system_caveats(x: System, y: System, task: str, issues: list[Issue]) -> tuple[bool, list[str]]:

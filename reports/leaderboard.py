@@ -112,7 +112,7 @@ def _baseline_system(entry: BaselineEntry, root: Path) -> System:
     # `tl-eval baselines` entries say `system`: executor-alone, zero-shot, exec-only or tracelift.
     kind = d.get("system")
     condition = NONE if kind == "executor-alone" else FULL
-    outcomes = {t: {pid: float(v) for pid, v in (o.get(condition) or {}).items()}
+    outcomes = {t: {c: {pid: float(v) for pid, v in per.items()} for c, per in o.items()}
                 for t, o in (d.get("outcomes") or {}).items()}
     mode = d.get("training_mode") or {"executor-alone": "—", "zero-shot": "none"}.get(kind, kind) or "—"
     ckpt = d.get("checkpoint") or Path((d.get("train") or {}).get("checkpoint") or "").name or checkpoint_of(d["planner"])
@@ -190,7 +190,7 @@ def _fingerprint(s: System, task: str, present: list[System]) -> str:
     fp = run.task_info(task).get("problems_fingerprint")
     if fp:
         return fp
-    ids = set(s.outcome_tables.get(task) or ())
+    ids = set(s.outcomes(task) or ())
     for other in present:
         info = other.runs[task].task_info(task)
         if ids and info.get("problems_fingerprint") and set(info.get("problem_ids", ())) == ids:

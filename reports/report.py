@@ -10,7 +10,8 @@ from pathlib import Path
 from tl_eval.harness.errors import DataError
 from tl_eval.harness.metrics import specs
 from tl_eval.reports import figures
-from tl_eval.reports.compare import Issue, PairedDiff, all_issues, paired_diff, system_caveats
+from tl_eval.reports.compare import (Issue, PairedDiff, PlanDiff, all_issues, paired_metric_diffs, plan_diff,
+                                     system_caveats)
 from tl_eval.reports.fmt import Cell, cell
 from tl_eval.reports.load import Run, load_runs
 from tl_eval.reports.render import render
@@ -48,6 +49,7 @@ class TaskSection:
     task: str
     rows: list[SystemRow]
     comparisons: list[PairedDiff] = field(default_factory=list)
+    plan_diffs: list[PlanDiff] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
 
 
@@ -108,14 +110,14 @@ def task_section(task: str, systems: list[System], issues: list[Issue], *, alpha
                             and set(i.runs) == {x.runs[task].run_id, y.runs[task].run_id})
             section.refusals.append(Refusal(task, x.label, y.label, why or "not comparable"))
             continue
-        ox, oy = x.outcomes(task), y.outcomes(task)
-        diff = None if ox is None or oy is None else paired_diff(
-            task, x.label, ox, y.label, oy, alpha=alpha, confidence=confidence, n_resamples=n_resamples,
-            seed=seed, caveats=caveats)
-        if diff is None:
+        diffs = paired_metric_diffs(task, x, y, alpha=alpha, confidence=confidence, n_resamples=n_resamples,
+                                    seed=seed, caveats=caveats)
+        if not diffs:
             section.refusals.append(Refusal(task, x.label, y.label, "no per-problem outcomes in common"))
-        else:
-            section.comparisons.append(diff)
+        section.comparisons += diffs
+        plans = plan_diff(task, x, y)
+        if plans is not None:
+            section.plan_diffs.append(plans)
     return section
 
 

@@ -57,7 +57,8 @@ class System:
     training_mode: str = "—"
     checkpoint: str = "—"
     source_file: str = ""  # results.json (or a baseline entry file) the numbers come from
-    outcome_tables: dict[str, dict[str, float]] = field(default_factory=dict)  # task -> problem -> pass rate
+    # task -> condition -> problem -> pass rate (a recorded entry's outcome vectors; runs read their samples)
+    outcome_tables: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     source_prefix: str = ""  # JSON pointer of the results inside source_file (a baseline entry: "/results")
     pointer_map: dict[str, str] = field(default_factory=dict)  # results pointer -> pointer in source_file
 
@@ -79,11 +80,23 @@ class System:
         run = self.runs.get(task)
         return bool(run and run.path and (run.path / f"samples_{task.replace('/', '_')}.jsonl").exists())
 
-    def outcomes(self, task: str) -> dict[str, float] | None:
-        """Per-problem pass rate under this system's condition; None when neither samples nor a table exist."""
+    def outcomes(self, task: str, condition: str | None = None) -> dict[str, float] | None:
+        """Per-problem pass rate under `condition` (default: this system's); None when neither samples nor a
+        table have it."""
+        condition = condition or self.condition
         if self.has_samples(task):
-            return self.runs[task].outcomes(task, self.condition)
-        return self.outcome_tables.get(task)
+            return self.runs[task].outcomes(task, condition) or None
+        return (self.outcome_tables.get(task) or {}).get(condition)
+
+    def traces(self, task: str) -> dict[str, tuple[str, ...]] | None:
+        """Per problem, the planner's traces (by sample index) under `full`; None without samples."""
+        if self.executor_alone or not self.has_samples(task):
+            return None
+        out: dict[str, dict[int, str]] = {}
+        for r in self.runs[task].samples(task):
+            if r.condition == FULL:
+                out.setdefault(r.problem_id, {})[r.sample_index] = r.trace or ""
+        return {pid: tuple(t for _, t in sorted(by.items())) for pid, by in out.items()}
 
     def _get(self, task: str, *path: str) -> Value:
         run = self.runs.get(task)

@@ -64,8 +64,7 @@ def test_report_md_rows_equal_results_json(rep, scripted_runs):
 def test_paired_comparisons_recomputed_from_samples(rep, scripted_runs):
     good, weak = load_run(scripted_runs["good"]), load_run(scripted_runs["weak"])
     section = next(s for s in rep.sections if s.task == "gsm8k")
-    diff = next(d for d in section.comparisons if {d.a, d.b} == {good.label + "", weak.label + ""}
-                or (good.label in d.a and weak.label in d.b))
+    diff = next(d for d in section.comparisons if d.metric == "pass@1" and good.label in d.a and weak.label in d.b)
     a = {r["problem_id"]: r["passed"] for r in sample_rows(good.path, "gsm8k") if r["condition"] == "full"}
     b = {r["problem_id"]: r["passed"] for r in sample_rows(weak.path, "gsm8k") if r["condition"] == "full"}
     ids = sorted(a)
@@ -82,6 +81,27 @@ def test_paired_comparisons_recomputed_from_samples(rep, scripted_runs):
             assert d.sentence() in md
     assert any(d.significant for s in rep.sections for d in s.comparisons)
     assert any(not d.significant for s in rep.sections for d in s.comparisons)
+
+
+def test_uplift_differences_and_plan_differences_recomputed_from_samples(rep, scripted_runs):
+    good, weak = load_run(scripted_runs["good"]), load_run(scripted_runs["weak"])
+    section = next(s for s in rep.sections if s.task == "gsm8k")
+    pair = [d for d in section.comparisons if good.label in d.a and weak.label in d.b]
+    assert [d.metric for d in pair] == ["pass@1", "uplift"]  # no masked condition in these runs
+
+    def uplift(run):
+        rows = {(r["condition"], r["problem_id"]): r["passed"] for r in sample_rows(run.path, "gsm8k")}
+        return {pid: rows["full", pid] - rows["none", pid] for cond, pid in rows if cond == "full"}
+
+    ua, ub = uplift(good), uplift(weak)
+    d = pair[1]
+    assert d.mean_a == pytest.approx(np.mean(list(ua.values()))) and d.mean_b == pytest.approx(np.mean(list(ub.values())))
+    assert d.diff == pytest.approx(d.mean_a - d.mean_b)
+    assert d.a_only == sum(ua[p] > ub[p] for p in ua) and d.b_only == sum(ub[p] > ua[p] for p in ua)
+    assert "uplift" in d.sentence()
+    plans = next(x for x in section.plan_diffs if good.label in x.a and weak.label in x.b)
+    assert (plans.n, plans.differ) == (20, 20)  # the two scripted planners never write the same trace
+    assert "Plans that differ on gsm8k" in rep.markdown.read_text()
 
 
 def test_report_files_and_self_contained_html(rep):
@@ -157,7 +177,7 @@ def _table_system(name: str, outcomes: dict[str, float]) -> System:
     results = {"metrics": {"t": {"conditions": {"full": {"pass@k": {"1": float(np.mean(list(outcomes.values())))},
                                                            "n_problems": len(outcomes)}}}}}
     return System(key=name, label=name, planner=name, executor="e", condition="full",
-                  runs={"t": Run(None, results)}, outcome_tables={"t": outcomes})
+                  runs={"t": Run(None, results)}, outcome_tables={"t": {"full": outcomes}})
 
 
 def test_shared_ranks_follow_the_group_leader():
@@ -177,7 +197,7 @@ def test_paired_diff_sentence_only_claims_when_significant():
     strong = paired_diff("t", "A", {p: 1.0 for p in ids}, "B", {p: float(i < 10) for i, p in enumerate(ids)})
     weak = paired_diff("t", "A", {p: float(i < 11) for i, p in enumerate(ids)}, "B",
                        {p: float(i < 10) for i, p in enumerate(ids)})
-    assert strong.sentence().startswith("A is better than B on t") and strong.a_only == 20
+    assert strong.sentence().startswith("A is better than B by pass@1 on t") and strong.a_only == 20
     assert weak.sentence().startswith("No significant difference") and "better" not in weak.sentence()
     rates = paired_diff("t", "A", {p: 0.5 for p in ids}, "B", {p: 0.0 for p in ids})
     assert rates.test == "sign_test" and rates.significant
