@@ -43,7 +43,7 @@ def _lora_b_norm(model) -> float:
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["exec-only", "tracelift"])
 def test_train_few_steps(tmp_path, data_dir, mode):
-    cfg = _cfg(tmp_path, mode)
+    cfg = _cfg(tmp_path, mode, format_weight=0.5 if mode == "exec-only" else 0.0)
     result = train(cfg, scorer=_Scorer() if mode == "tracelift" else None, show_progress=False)
     assert result.steps == 2
 
@@ -80,6 +80,10 @@ def test_train_few_steps(tmp_path, data_dir, mode):
     for key in ("reward", "reward_std", "frac_reward_zero_std", "completions/mean_length",
                 "completions/clipped_ratio", "parts/exec", "executor/calls", "executor/cache_hits"):
         assert key in lines[-1], key
+    if mode == "exec-only":  # the format reward is a second TRL reward function, weighted 0.5
+        assert "rewards/format/mean" in lines[-1] and "rewards/exec_only/mean" in lines[-1]
+        for m in lines:
+            assert m["reward"] == pytest.approx(m["rewards/exec_only/mean"] + 0.5 * m["rewards/format/mean"])
     if mode == "tracelift":
         for key in ("parts/with_trace_acc", "parts/without_trace_acc", "parts/uplift", "parts/rm"):
             assert key in lines[-1], key
@@ -91,7 +95,9 @@ def test_train_few_steps(tmp_path, data_dir, mode):
         assert (result.output / name).is_file(), name
     assert (result.output / "checkpoint-1" / "tl_eval_train.json").is_file()
     assert (result.output / "reward_curve.png").is_file()
-    assert json.loads((result.output / "tl_eval_train.json").read_text())["reward_gain"] is None  # 2 steps: too few
+    meta = json.loads((result.output / "tl_eval_train.json").read_text())
+    assert meta["reward_gain"] is None  # 2 steps: too few
+    assert list(meta["reward_gain_by_function"]) == (["exec_only", "format"] if mode == "exec-only" else ["tracelift"])
     adapter = json.loads((result.output / "adapter_config.json").read_text())
     assert adapter["base_model_name_or_path"] == str(result.output / "base")
 
@@ -144,15 +150,16 @@ def test_config_errors(tmp_path):
         train(load_train_config(None, output=str(tmp_path / "none")), resume=True)
 
 
-def test_shipped_configs_load():
+def test_shipped_configs_load(tmp_path):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1] / "training" / "configs"
     names = sorted(p.name for p in root.glob("*.yaml"))
     assert "cpu-small.yaml" in names and any(n.startswith("gpu-") for n in names)
     for path in root.glob("*.yaml"):
-        cfg = load_train_config(path)
-        assert cfg.k == 3
+        rm = {"rm": str(tmp_path)} if "tracelift" in path.name else {}  # its RM is built by the user first
+        cfg = load_train_config(path, **rm)
+        assert cfg.k in (2, 3)
     cpu = load_train_config(root / "cpu-small.yaml")
     assert cpu.planner == "builtin:smollm2-135m-instruct" and not cpu.use_vllm
     gpu = load_train_config(root / "gpu-qwen2.5-1.5b.yaml")

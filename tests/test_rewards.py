@@ -116,6 +116,16 @@ class _LenScorer:
         return [0.5 for _ in traces]
 
 
+def test_format_reward_wants_a_plan_that_ended_within_its_budget():
+    fmt = R.FormatReward(max_tokens=8)
+    completions = ["<reasoning>Add, then halve.</reasoning>", "<reasoning>Add, then", "Add, then halve.",
+                   "Add, then halve and", "<reasoning> </reasoning>", [{"role": "assistant", "content": "Halve."}]]
+    ids = [[1] * 8, [1] * 8, [1] * 5, [1] * 8, [1] * 3, [1] * 2]
+    # closed tag; unclosed at the budget; ended early; cut at the budget; blank; conversational, ended early
+    assert fmt([None] * 6, completions, completion_ids=ids) == [1.0, 0.0, 1.0, 0.0, 0.0, 1.0]
+    assert fmt.__name__ == "format"
+
+
 def test_tracelift_reward_calls_alone_once_per_problem(gsm8k_client):
     task, problems, client = gsm8k_client
     reward = R.PlannerReward("tracelift", client, {p.problem_id: p for p in problems}, _LenScorer())

@@ -206,6 +206,28 @@ class PlannerReward:
         return [p.reward for p in parts]
 
 
+class FormatReward:
+    """A TRL reward function: 1 when the planner ended its plan within the token budget (end of sequence or a
+    closed <reasoning> tag) and the plan is not blank, else 0. The evaluation cuts a planner turn at its budget
+    and counts it as not format-compliant; weighted beside the executor reward (`format_weight`), it rewards
+    plans the executor gets whole, and it costs no executor call."""
+
+    def __init__(self, max_tokens: int):
+        self.max_tokens = max_tokens
+        self.__name__ = "format"  # TRL names the function's logged reward after it
+
+    def __call__(self, prompts, completions, completion_ids=None, **_columns) -> list[float]:
+        from tl_eval.harness.pipeline.trace import extract_trace
+
+        ids = completion_ids if completion_ids is not None else [None] * len(completions)
+        out = []
+        for completion, tokens in zip(completions, ids):
+            trace = extract_trace(completion_text(completion))
+            ended = trace.closed or (tokens is not None and len(tokens) < self.max_tokens)
+            out.append(float(ended and bool(trace.text)))
+        return out
+
+
 def summarize(parts: Sequence[RewardParts]) -> dict[str, float]:
     """Batch means of each reward part, named for the metrics log."""
     out: dict[str, float] = {}

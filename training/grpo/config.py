@@ -58,6 +58,7 @@ class TrainConfig:
     temperature: float = 1.0  # planner sampling
     top_p: float = 1.0
     max_completion_length: int = 128
+    format_weight: float = 0.0  # > 0: add training.rewards.FormatReward with this weight (TRL reward_weights)
     save_steps: int = 10
     save_total_limit: int | None = 2
     logging_steps: int = 1
@@ -94,6 +95,8 @@ class TrainConfig:
                 f"per_device_train_batch_size × gradient_accumulation_steps ({batch}) is not a multiple of "
                 f"num_generations ({self.num_generations})",
                 "make the batch a multiple of num_generations, e.g. per_device_train_batch_size: 4 with num_generations: 4")
+        if self.format_weight < 0:
+            raise ConfigError(f"format_weight must be at least 0, got {self.format_weight}", "set format_weight: 0.5")
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"limit must be at least 1, got {self.limit}")
         if self.select_alone is not None:

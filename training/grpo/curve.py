@@ -8,18 +8,20 @@ from pathlib import Path
 import numpy as np
 
 
-def step_rewards(metrics: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, mean reward of each logged step), in step order."""
-    rows = sorted((m["step"], m["reward"]) for m in metrics if "reward" in m and "step" in m)
+def step_rewards(metrics: list[dict], key: str = "reward") -> tuple[np.ndarray, np.ndarray]:
+    """(steps, mean reward of each logged step), in step order; `key` another logged series
+    (`rewards/<function>/mean`: one reward function's part of the total)."""
+    rows = sorted((m["step"], m[key]) for m in metrics if key in m and "step" in m)
     return np.array([s for s, _ in rows]), np.array([r for _, r in rows], dtype=float)
 
 
-def reward_gain(metrics: list[dict], n_resamples: int = 10000, confidence: float = 0.95, seed: int = 0) -> dict | None:
+def reward_gain(metrics: list[dict], key: str = "reward", n_resamples: int = 10000, confidence: float = 0.95,
+                seed: int = 0) -> dict | None:
     """Mean reward of the last quarter of logged steps minus the first quarter, with a percentile bootstrap CI
     (steps resampled within each quarter); None with fewer than 8 logged steps."""
     from scipy.stats import bootstrap
 
-    _, rewards = step_rewards(metrics)
+    _, rewards = step_rewards(metrics, key)
     q = len(rewards) // 4
     if q < 2:
         return None

@@ -17,7 +17,7 @@ from tl_eval.training.grpo.curve import plot_reward_curve, reward_gain
 from tl_eval.training.grpo.config import TrainConfig
 from tl_eval.training.grpo.dataset import build_dataset, select_by_executor_alone, select_problems
 from tl_eval.training.grpo.planner import base_dir, load_planner
-from tl_eval.training.rewards import PlannerReward
+from tl_eval.training.rewards import FormatReward, PlannerReward
 
 
 @dataclass
@@ -73,6 +73,8 @@ def _grpo_args(cfg: TrainConfig, output: Path, show_progress: bool):
         vllm_mode=cfg.vllm_mode, bf16=cfg.bf16, gradient_checkpointing=cfg.gradient_checkpointing,
         disable_tqdm=not show_progress, log_completions=False,
     )
+    if cfg.format_weight:
+        args["reward_weights"] = [1.0, cfg.format_weight]  # the order of reward_funcs in train()
     args.update(cfg.trl)
     try:
         return GRPOConfig(**args)
@@ -124,7 +126,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, scorer=None, executor=None,
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=cfg.lora_target_modules, task_type="CAUSAL_LM")
     trainer = GRPOTrainer(
-        model=model, reward_funcs=[reward], args=_grpo_args(cfg, output, show_progress),
+        model=model, reward_funcs=[reward] + ([FormatReward(cfg.max_completion_length)] if cfg.format_weight else []),
+        args=_grpo_args(cfg, output, show_progress),
         train_dataset=build_dataset(task, problems), processing_class=tok, peft_config=lora,
         callbacks=[MetricsLogger(metrics_path, client), CheckpointExtras(tok, config_json, metrics_path)],
     )
@@ -134,6 +137,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, scorer=None, executor=None,
         trainer.save_model(str(output))
         metrics = read_metrics(metrics_path)
         config_json["reward_gain"] = reward_gain(metrics)
+        config_json["reward_gain_by_function"] = {  # the total's parts: the executor's reward, the format's
+            name: reward_gain(metrics, f"rewards/{name}/mean")
+            for name in [reward.__name__] + (["format"] if cfg.format_weight else [])}
         plot_reward_curve(metrics, output / "reward_curve.png", f"{cfg.mode} on {cfg.task}")
         write_extras(output, tok, config_json, metrics_path)
     finally:
