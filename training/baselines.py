@@ -168,6 +168,7 @@ def make_entry(recipe: Recipe, planner: str, result: RunResult, run_dir: Path, r
         ckpt = Path(planner.partition(":")[2])
         meta = read_meta(ckpt) or {}
         train = {**(train_info or {}), "reward_gain": meta.get("reward_gain"),
+                 "reward_gain_by_function": meta.get("reward_gain_by_function"),
                  "train_config": meta.get("train_config"), "problems": len(meta.get("problem_ids") or [])}
         train["checkpoint"] = _relative(train.get("checkpoint") or (ckpt if meta else None), project)
     else:

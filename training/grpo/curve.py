@@ -49,6 +49,11 @@ def plot_reward_curve(metrics: list[dict], path: Path, title: str = "") -> Path 
     fig, ax = plt.subplots(figsize=(7, 3.5), dpi=120)
     ax.plot(steps, rewards, "o-", color="#9ab", markersize=3, linewidth=1, label="reward (mean of the step's group)")
     ax.plot(steps[window - 1:], running, color="#c33", linewidth=2, label=f"running mean over {window} steps")
+    parts = sorted({k for m in metrics for k in m if k.startswith("rewards/") and k.endswith("/mean")})
+    if len(parts) > 1:  # several reward functions: each one's own mean, unweighted
+        for key, color in zip(parts, ("#37a", "#a73", "#3a7", "#73a")):
+            x, y = step_rewards(metrics, key)
+            ax.plot(x, y, "--", color=color, linewidth=1, label=key.split("/")[1] + " (unweighted)")
     gain = reward_gain(metrics)
     if gain is not None:
         ax.set_title(f"{title}  gain {gain['value']:+.3f} [{gain['ci_low']:+.3f}, {gain['ci_high']:+.3f}]".strip())
