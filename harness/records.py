@@ -244,8 +244,9 @@ class TaskResult:
         for name, m in self.faithfulness.items():
             if name != "acc":
                 flat[f"{name},faithfulness"] = m.get("value")
-        flat["leakage_rate,full"] = self.leakage_rate.value
-        flat["tag_compliance,full"] = self.tag_compliance.value
+        for name in ("leakage_rate", "tag_compliance"):
+            if getattr(self, name).value is not None:
+                flat[f"{name},full"] = getattr(self, name).value
         return flat
 
     def to_json(self) -> dict:

@@ -64,7 +64,9 @@ def score_task(run: TaskRun, ks: Sequence[int], seed: int) -> TaskResult:
     applicable = {r.key: r.intervention.applied for r in run.records if r.condition == "corrupted"}
     out.faithfulness = faithfulness_metrics(outcomes, applicable=applicable or None, seed=seed)
 
-    traces = by_cond.get("full") or next(iter(by_cond.values()), [])
+    # The planner's traces (the executor alone has none: trace_tagged None), so that an executor-alone run has
+    # no leakage or tag-compliance figure rather than a 0 % one.
+    traces = [r for r in by_cond.get("full") or next(iter(by_cond.values()), []) if r.trace_tagged is not None]
     out.leakage_rate = _mean_ci(_per_problem_mean(traces, ids, "leakage"), seed)
     out.tag_compliance = _mean_ci(_per_problem_mean(traces, ids, "tag_compliant"), seed)
     out.leaking_samples = [[r.problem_id, r.sample_index] for r in traces if r.leakage]
