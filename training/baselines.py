@@ -196,7 +196,8 @@ def make_entry(recipe: Recipe, planner: str, result: RunResult, run_dir: Path, r
     }
 
 
-def _evaluate(recipe: Recipe, planner: str, root: Path, limit: int | None, show_progress: bool, log):
+def _evaluate(recipe: Recipe, planner: str, root: Path, show_progress: bool, log, reproduction: bool = False,
+              limit: int | None = None):
     from tl_eval.harness.config import RunConfig
     from tl_eval.harness.evaluate import prepare, run
 
@@ -204,8 +205,10 @@ def _evaluate(recipe: Recipe, planner: str, root: Path, limit: int | None, show_
     if recipe.system == "executor-alone":
         eval_opts["conditions"] = ["none"]
     eval_opts.setdefault("output", str(root.parent / "runs"))
-    if limit is not None:  # a reproduction: computed again, not read back from the cache
-        eval_opts.update(limit=limit, output=str(Path(eval_opts["output"]) / "reproduce"), cache="off")
+    if reproduction:  # computed again, not read back from the cache
+        eval_opts.update(output=str(Path(eval_opts["output"]) / "reproduce"), cache="off")
+        if limit is not None:
+            eval_opts["limit"] = limit
     try:
         config = RunConfig(tasks=[recipe.task], planner=planner, **eval_opts)
     except TypeError as e:
@@ -219,7 +222,7 @@ def run_baseline(name: str, root: Path | None = None, show_progress: bool = True
     root = root or baselines_dir()
     recipe = load_recipe(name, root)
     planner, train_info = _planner_spec(recipe, root, log)
-    run_dir, result = _evaluate(recipe, planner, root, None, show_progress, log)
+    run_dir, result = _evaluate(recipe, planner, root, show_progress, log)
     entry = make_entry(recipe, planner, result, run_dir, root, train_info)
     path = entry_path(name, root)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -241,10 +244,13 @@ class Reproduction:
         return not self.differ
 
 
-def reproduce(name: str, limit: int = 3, root: Path | None = None, show_progress: bool = False,
+def reproduce(name: str, limit: int | None = None, root: Path | None = None, show_progress: bool = False,
               log=print) -> Reproduction:
-    """Re-run the first `limit` problems of a recorded entry from its recipe and compare their outcomes with the
-    recorded vector (greedy entries only: a sampled one need not repeat)."""
+    """Re-run a recorded entry from its recipe (all its problems, or the first `limit`) and compare the outcomes
+    with the recorded vector (greedy entries only: a sampled one need not repeat).
+
+    Only the whole entry is an exact check with llama.cpp's batched decoding: a decode step's rounding depends on
+    the other sequences of its batch (docs/models.md), so a subset, batched differently, can flip a near tie."""
     root = root or baselines_dir()
     path = entry_path(name, root)
     if not path.is_file():
@@ -256,7 +262,7 @@ def reproduce(name: str, limit: int = 3, root: Path | None = None, show_progress
                           "not repeat", "reproduce a greedy entry")
     recipe = load_recipe(name, root)
     planner, _ = _planner_spec(recipe, root, log)
-    run_dir, _ = _evaluate(recipe, planner, root, limit, show_progress, log)
+    run_dir, _ = _evaluate(recipe, planner, root, show_progress, log, reproduction=True, limit=limit)
     condition = "none" if recipe.system == "executor-alone" else "full"
     recorded = entry["outcomes"][recipe.task][condition]
     now = outcomes(load_samples(run_dir, recipe.task))[condition]

@@ -99,10 +99,11 @@ def run_cmd(name, quiet):
 
 @baselines.command("reproduce")
 @click.argument("name")
-@click.option("--limit", type=click.IntRange(min=1), default=3, show_default=True, help="First N problems of the entry.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Only the first N problems (default: all; with batched decoding only all is an exact check).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def reproduce_cmd(name, limit, quiet):
-    """Evaluate the first problems of a recorded entry again (no cache) and compare with its recorded outcomes."""
+    """Evaluate a recorded entry again (no cache) and compare with its recorded per-problem outcomes."""
     from tl_eval.training.baselines import reproduce
 
     try:
