@@ -126,7 +126,8 @@ def paired_diff(task: str, a_label: str, a: dict[str, float], b_label: str, b: d
         return None
     xa = np.array([a[p] for p in common], dtype=float)
     xb = np.array([b[p] for p in common], dtype=float)
-    est, low, high = paired_bootstrap_ci(xa, xb, n_resamples=n_resamples, confidence=confidence, seed=seed)
+    est, low, high = paired_bootstrap_ci(xa, xb, n_resamples=n_resamples, confidence=confidence, seed=seed,
+                                         value_range=(0.0, 1.0) if metric == "pass@1" else (-1.0, 1.0))
     binary = bool(np.isin(xa, (0.0, 1.0)).all() and np.isin(xb, (0.0, 1.0)).all())
     if binary:
         p, test = mcnemar_exact(xa == 1.0, xb == 1.0), "mcnemar_exact"

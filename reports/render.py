@@ -19,12 +19,12 @@ def md_cell(text) -> str:
 
 def static(name: str) -> Markup:
     """The text of a file in reports/static, for inlining: every page works from file:// on its own."""
-    return Markup(files("reports").joinpath("static", name).read_text())  # our own CSS/JS: not to be escaped
+    return Markup(files("tl_eval.reports").joinpath("static", name).read_text())  # our own CSS/JS: not to be escaped
 
 
 @cache
 def environment() -> Environment:
-    env = Environment(loader=PackageLoader("reports", "templates"), undefined=StrictUndefined,
+    env = Environment(loader=PackageLoader("tl_eval.reports", "templates"), undefined=StrictUndefined,
                       autoescape=select_autoescape(enabled_extensions=("html.jinja", "html"), default=False),
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters.update(pct=fmt.pct, pp=fmt.pp, pvalue=fmt.pvalue, md=md_cell,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -102,6 +104,14 @@ def test_uplift_differences_and_plan_differences_recomputed_from_samples(rep, sc
     plans = next(x for x in section.plan_diffs if good.label in x.a and weak.label in x.b)
     assert (plans.n, plans.differ) == (20, 20)  # the two scripted planners never write the same trace
     assert "Plans that differ on gsm8k" in rep.markdown.read_text()
+
+
+def test_uplift_differences_take_negative_per_problem_values():
+    ids = [f"p{i}" for i in range(30)]
+    a = {p: (1.0 if i < 10 else 0.0) for i, p in enumerate(ids)}  # uplift +1 on 10 problems
+    b = {p: (-1.0 if i < 12 else 0.0) for i, p in enumerate(ids)}  # the trace hurt on 12
+    d = paired_diff("t", "A", a, "B", b, metric="uplift", n_resamples=500)
+    assert d.diff == pytest.approx((10 + 12) / 30) and d.ci_low > 0 and d.test == "sign_test" and d.significant
 
 
 def test_report_files_and_self_contained_html(rep):
@@ -219,3 +229,12 @@ def test_report_warns_when_a_samples_file_is_missing(scripted_runs, tmp_path):
     assert "samples_gsm8k.jsonl" in warnings[0] and "paired comparisons" in warnings[0]
     assert "drill-down" in warnings[0]
     assert "missing samples" in (tmp_path / "rep" / "report.md").read_text()
+
+
+def test_templates_and_static_files_load_from_the_installed_package(tmp_path):
+    """From another folder, as the `tl-eval` script runs (pytest puts the repository on sys.path; users don't)."""
+    code = ("import sys; sys.path = [p for p in sys.path if p not in ('', '.')];"
+            "from tl_eval.reports.render import environment, static;"
+            "[environment().get_template(t) for t in ('report.md.jinja', 'report.html.jinja')]; static('site.css')")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

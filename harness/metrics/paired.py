@@ -14,16 +14,19 @@ def paired_bootstrap_ci(
     n_resamples: int = 10_000,
     confidence: float = 0.95,
     seed: int = 0,
+    value_range: tuple[float, float] = (0.0, 1.0),
 ) -> tuple[float, float, float]:
     """(mean(a - b), low, high): percentile bootstrap over problems, resampled with replacement, seeded.
 
-    `a` and `b` are per-problem success rates in [0, 1] of the same problems in the same order.
+    `a` and `b` are per-problem success rates in [0, 1] of the same problems in the same order (or values in
+    `value_range`: a per-problem uplift lies in [-1, 1]).
     Resampling the per-problem differences keeps the pairing. When every difference is the same (one
     problem included) every resample is too, and the interval is that point.
     """
     a, b = _paired_arrays(a, b, "rates")
-    if np.any((a < 0) | (a > 1) | (b < 0) | (b > 1)):
-        raise ValueError("paired_bootstrap_ci expects per-problem success rates in [0, 1]")
+    lo, hi = value_range
+    if np.any((a < lo) | (a > hi) | (b < lo) | (b > hi)):
+        raise ValueError(f"paired_bootstrap_ci expects per-problem values in [{lo:g}, {hi:g}]")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     if n_resamples < 1:
