@@ -171,7 +171,16 @@ def collect(run_roots: list[str | Path], baselines: str | Path | None,
     linked = {r.path.resolve() for r in base_runs}
     # A run that a baseline entry points at shows once, under the entry's name.
     systems = merge_runs([r for r in runs if r.path.resolve() not in linked]) + base
-    systems += executor_alone_systems(all_runs)
+    # An executor alone shows once per task: a recorded executor-alone entry of the same executor and problems
+    # takes the place of the one derived from the runs' `none` condition.
+    def measured(t: str, r: Run) -> tuple:
+        return t, r.executor_fingerprint, r.task_info(t).get("problems_fingerprint")
+
+    covered = {measured(t, r) for s in base if s.executor_alone for t, r in s.runs.items()}
+    for s in executor_alone_systems(all_runs):
+        s.runs = {t: r for t, r in s.runs.items() if measured(t, r) not in covered}
+        if s.runs:
+            systems.append(s)
     _unique(systems)
     return systems, all_runs
 

@@ -235,3 +235,18 @@ def test_bad_run_directories_are_skipped_with_a_warning(scripted_runs, tmp_path)
                                                    str(tmp_path / "empty"), *args])
     assert nothing.exit_code == 2
     assert str(runs / "truncated") in nothing.output and str(tmp_path / "empty") in nothing.output
+
+
+def test_a_recorded_executor_alone_replaces_the_one_derived_from_runs(scripted_runs, tmp_path):
+    """The executor alone of a run's `none` condition and a recorded executor-alone entry of the same executor
+    and problems are one system: it shows once, under the entry's name."""
+    folder = tmp_path / "baselines"
+    folder.mkdir()
+    (folder / "alone.json").write_text(json.dumps({
+        "name": "recorded executor alone", "system": "executor-alone", "planner": "none",
+        "executor": "scripted:rep-exec", "run_id": "x", "run_dir": str(scripted_runs["weak"]), "results": {"metrics": {}}}))
+    board = build_leaderboard([scripted_runs["good"], scripted_runs["other"]], None, folder, n_resamples=100)
+    alone = [e for e in board["systems"] if e["kind"] == "executor-alone"]
+    by_executor = sorted((e["executor"], e["name"]) for e in alone)
+    assert [x for x, _ in by_executor] == ["scripted:rep-exec", "scripted:rep-exec-b"]
+    assert ("scripted:rep-exec", "recorded executor alone") in by_executor
