@@ -7,6 +7,7 @@ from itertools import combinations
 
 import numpy as np
 
+from tl_eval.harness.config import NO_PLANNER
 from tl_eval.reports.load import Run
 from tl_eval.reports.systems import System
 
@@ -44,10 +45,14 @@ def _diff(a: dict, b: dict, keys) -> list[str]:
 
 
 def run_issues(a: Run, b: Run) -> list[Issue]:
-    """Everything that makes two runs' numbers not comparable, per common task and run-wide."""
+    """Everything that makes two runs' numbers not comparable, per common task and run-wide (nothing for runs
+    without a common task: no number of one is set against the other's)."""
     ids = (a.run_id, b.run_id)
     out = []
-    for task in (t for t in a.tasks if t in b.tasks):
+    common = [t for t in a.tasks if t in b.tasks]
+    if not common:
+        return out
+    for task in common:
         fa, fb = a.task_info(task).get("problems_fingerprint"), b.task_info(task).get("problems_fingerprint")
         if fa != fb:
             na, nb = len(a.task_info(task).get("problem_ids", [])), len(b.task_info(task).get("problem_ids", []))
@@ -57,7 +62,9 @@ def run_issues(a: Run, b: Run) -> list[Issue]:
         out.append(Issue("executor", None, ids, f"different executors ({a.executor_fingerprint} vs "
                                                 f"{b.executor_fingerprint}); pair and exec-alone numbers are each "
                                                 "relative to their own executor"))
-    sampling = _diff(a.settings, b.settings, SAMPLING_KEYS)
+    # The planner's token budget says nothing about a run without a planner (the executor alone).
+    keys = [k for k in SAMPLING_KEYS if k != "planner_max_tokens" or NO_PLANNER not in (a.planner, b.planner)]
+    sampling = _diff(a.settings, b.settings, keys)
     if sampling:
         out.append(Issue("sampling", None, ids, "different sampling: " + "; ".join(sampling)))
     grader = _diff(a.settings, b.settings, GRADER_KEYS) + _diff(
