@@ -156,10 +156,10 @@ def metric_vector(s: System, task: str, metric: str) -> dict[str, float] | None:
     if s.executor_alone:
         return s.outcomes(task) if metric == "pass@1" else None
     a = s.outcomes(task, cond)
-    b = s.outcomes(task, minus) if minus else {}
-    if a is None or b is None:
-        return None
-    return {pid: v - (b[pid] if minus else 0.0) for pid, v in a.items() if not minus or pid in b}
+    if a is None or minus is None:
+        return a
+    b = s.outcomes(task, minus)
+    return None if b is None else {pid: v - b[pid] for pid, v in a.items() if pid in b}
 
 
 def paired_metric_diffs(task: str, x: System, y: System, **kwargs) -> list[PairedDiff]:
