@@ -4,8 +4,8 @@ Baseline entry (one JSON file per entry under `baselines/`): `{"name", "planner"
 "checkpoint", "run_id", "run_dir" (optional), "results": <results.json content, or at least its "metrics">,
 "outcomes" (optional): {task: {"full": {problem_id: pass rate}, "none": {...}}}}`. With a `run_dir` that
 exists, the run's own files are read (and its samples drill down); otherwise the recorded `results` are.
-The entries `tl-eval baselines run` writes carry `results` and `outcomes` (of their own condition: `none` for
-the executor alone) and `system` as the training mode; older ones with only flat `metrics` are read too.
+The entries `tl-eval baselines run` writes carry `results`, `outcomes` of every condition they ran, and
+`system` as the training mode; older ones with only flat `metrics` are read too.
 """
 
 from __future__ import annotations

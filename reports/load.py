@@ -23,6 +23,7 @@ class Run:
     path: Path | None
     results: dict
     _samples: dict[str, list[SampleRecord]] = field(default_factory=dict, repr=False)
+    _outcomes: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict, repr=False)
 
     @property
     def run_id(self) -> str:
@@ -80,8 +81,11 @@ class Run:
         return self._samples[task]
 
     def outcomes(self, task: str, condition: str) -> dict[str, float]:
-        """Per-problem pass rate under a condition, from the samples (n = 1: 0.0 or 1.0)."""
-        return outcomes(self.samples(task)).get(condition, {})
+        """Per-problem pass rate under a condition, from the samples (n = 1: 0.0 or 1.0); computed once per task,
+        since a report asks for every condition of every pair of systems."""
+        if task not in self._outcomes:
+            self._outcomes[task] = outcomes(self.samples(task))
+        return self._outcomes[task].get(condition, {})
 
     def n_samples(self) -> int:
         return int(self.settings.get("n_samples", 1))
