@@ -68,6 +68,20 @@ def test_every_number_equals_its_file(site):
                                                                     "conditions/full/pass@k/1")
 
 
+def test_tables_split_the_same_rows(site):
+    """The page's three tables (headline, faithfulness, cost and identity) list the same rows in the same order,
+    and the headline one holds pass@1, uplift and uplift_masked, so they are on screen without the others."""
+    out, _ = site
+    html = (out / "index.html").read_text()
+    tables = re.findall(r'<table class="data board" id="([\w-]+)">(.*?)</table>', html, re.S)
+    assert [t for t, _ in tables] == ["leaderboard", "leaderboard-faithfulness", "leaderboard-cost"]
+    keys = [re.findall(r'<tr data-task="([^"]+)" data-system="([^"]+)"', body) for _, body in tables]
+    assert len(keys[0]) > 5 and keys[0] == keys[1] == keys[2]
+    head = re.search(r"<thead>(.*?)</thead>", tables[0][1], re.S).group(1)
+    assert all(h in head for h in ("pass@1", "uplift pp", "uplift_masked pp"))
+    assert "corruption sensitivity" not in head and "planner" not in head
+
+
 def test_rows_runs_baselines_and_executors_alone(site, scripted_runs):
     _, board = site
     names = [e["name"] for e in board["systems"]]

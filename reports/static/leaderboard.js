@@ -1,10 +1,12 @@
-// Sorting and the task filter of the leaderboard table; no dependencies, works from file://.
+// Sorting and the task filter of the leaderboard's tables; no dependencies, works from file://.
+// The page splits one row per system and task over several tables (so each fits the page): sorting one table
+// puts the rows of every other table in the same order, and the filter hides the same rows in all.
 (function () {
   "use strict";
-  const table = document.getElementById("leaderboard");
-  const body = table.tBodies[0];
+  const tables = Array.from(document.querySelectorAll("table.board"));
   const filter = document.getElementById("task-filter");
   const count = document.getElementById("row-count");
+  const rowId = r => r.dataset.system + "\u0000" + r.dataset.task;
 
   function key(row, col, type) {
     const cell = row.cells[col];
@@ -16,15 +18,15 @@
   }
 
   function sortBy(th) {
-    const col = th.cellIndex, type = th.dataset.type;
+    const table = th.closest("table"), col = th.cellIndex, type = th.dataset.type;
     // First click: numbers high to low (rank low to high), text A to Z; each further click reverses.
     let desc;
     if (th.classList.contains("sorted-asc")) desc = true;
     else if (th.classList.contains("sorted-desc")) desc = false;
     else desc = type === "num" && col !== 0;
-    table.querySelectorAll("th").forEach(h => h.classList.remove("sorted-asc", "sorted-desc"));
+    tables.forEach(t => t.querySelectorAll("th").forEach(h => h.classList.remove("sorted-asc", "sorted-desc")));
     th.classList.add(desc ? "sorted-desc" : "sorted-asc");
-    const rows = Array.from(body.rows);
+    const rows = Array.from(table.tBodies[0].rows);
     rows.sort((a, b) => {
       const x = key(a, col, type), y = key(b, col, type);
       if (x === null && y === null) return 0;
@@ -33,25 +35,29 @@
       const c = x < y ? -1 : x > y ? 1 : 0;
       return desc ? -c : c;
     });
-    rows.forEach(r => body.appendChild(r));
+    const order = new Map(rows.map((r, i) => [rowId(r), i]));
+    tables.forEach(t => {
+      const body = t.tBodies[0];
+      Array.from(body.rows).sort((a, b) => order.get(rowId(a)) - order.get(rowId(b))).forEach(r => body.appendChild(r));
+    });
   }
 
   function applyFilter() {
     const task = filter.value;
     let shown = 0;
-    Array.from(body.rows).forEach(r => {
+    tables.forEach((t, i) => Array.from(t.tBodies[0].rows).forEach(r => {
       const hide = task !== "" && r.dataset.task !== task;
       r.classList.toggle("hidden", hide);
-      if (!hide) shown += 1;
-    });
+      if (!hide && i === 0) shown += 1;
+    }));
     count.textContent = shown + " row" + (shown === 1 ? "" : "s");
     if (history.replaceState) history.replaceState(null, "", task ? "#task=" + encodeURIComponent(task) : "#");
   }
 
-  table.querySelectorAll("th.sortable").forEach(th => th.addEventListener("click", () => sortBy(th)));
+  tables.forEach(t => t.querySelectorAll("th.sortable").forEach(th => th.addEventListener("click", () => sortBy(th))));
   filter.addEventListener("change", applyFilter);
   const m = /task=([^&]+)/.exec(location.hash);
   if (m && Array.from(filter.options).some(o => o.value === decodeURIComponent(m[1]))) filter.value = decodeURIComponent(m[1]);
-  sortBy(table.querySelector("th"));  // by rank, ascending
+  sortBy(tables[0].querySelector("th"));  // by rank, ascending
   applyFilter();
 })();
