@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from tl_eval.harness.errors import ConfigError
@@ -23,6 +24,10 @@ def test_four_systems_per_task_are_shipped():
     for r in recipes:
         if r.train_config:
             assert Path(r.train_config).is_file(), r.train_config
+        if r.system in ("exec-only", "tracelift"):  # a recipe trains with its own mode's config and RM
+            config = yaml.safe_load(Path(r.train_config).read_text())
+            assert config["mode"] == r.system and config["task"] == (r.train_task or r.task), r.name
+            assert Path(config.get("rm") or "none").name == Path(r.rm or "none").name, r.name
 
 
 def test_bad_recipes_are_named(tmp_path):
