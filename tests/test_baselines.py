@@ -103,3 +103,25 @@ def test_recorded_entries_show_without_their_run_directories(tmp_path, data_dir,
     row = next(s for s in board["systems"] if s["name"] == "g-alone")
     assert row["tasks"]["gsm8k"]["pass@1"]["value"] == pytest.approx(1 / 3)
     assert row["tasks"]["gsm8k"]["n_problems"] == 3 and entry["run_id"]
+
+
+def test_a_tracelift_recipe_builds_its_missing_reason_rm(tmp_path, data_dir):
+    """`rm_build` re-creates the RM a tracelift recipe names (groups from the train seeds, then train-rm), once:
+    a finished RM is used as it is, and a bad option is named."""
+    rm = tmp_path / "rm" / "g"
+    build = {"groups": {"limit": 12}, "train": {"base": "random:tiny", "max_length": 128, "max_steps": 2,
+                                                "heldout": 0.25}}
+    recipe = B.Recipe(name="g-tl", task="gsm8k", system="tracelift", train_config="x.yaml", rm=str(rm),
+                      rm_build=build)
+    logs = []
+    B._ensure_rm(recipe, logs.append)
+    assert (tmp_path / "rm" / "groups-g.jsonl").is_file() and (rm / "rm_config.json").is_file()
+    assert json.loads((rm / "metrics.json").read_text())["steps"] == 2
+    assert any("training the Reason RM" in m for m in logs)
+    logs.clear()
+    B._ensure_rm(recipe, logs.append)
+    assert logs == []  # finished: not trained again
+    bad = B.Recipe(name="g-bad", task="gsm8k", system="tracelift", train_config="x.yaml", rm=str(tmp_path / "b"),
+                   rm_build={"groups": {"limit": 4}, "train": {"layers": 4}})
+    with pytest.raises(ConfigError, match="bad rm_build.train options"):
+        B._ensure_rm(bad, logs.append)

@@ -36,6 +36,9 @@ class Recipe:
     system: str
     train_config: str | None = None  # YAML for exec-only / tracelift, and the base planner of zero-shot
     rm: str | None = None  # tracelift: the Reason RM directory
+    # tracelift: how to build the RM when `rm` has none: {groups: build_groups options (split, limit, seed),
+    # train: train-rm options (TrainConfig fields: lora_layers, max_groups, base, ...)}
+    rm_build: dict | None = None
     checkpoint: str | None = None  # default: runs/train/NAME
     train_task: str | None = None  # default: task (HumanEval has no train split: its planners train on MBPP)
     eval: dict = field(default_factory=dict)  # RunConfig fields: limit, executor, conditions, seed, output ...
@@ -67,7 +70,8 @@ def load_recipe(name: str, root: Path | None = None) -> Recipe:
     try:
         recipe = Recipe(**{"name": name, **data})
     except TypeError as e:
-        raise ConfigError(f"{path}: {e}", "recipe keys: task, system, train_config, rm, checkpoint, train_task, eval") from None
+        raise ConfigError(f"{path}: {e}",
+                          "recipe keys: task, system, train_config, rm, rm_build, checkpoint, train_task, eval") from None
     recipe.validate(str(path))
     recipe.train_config = _resolve(recipe.train_config, root)
     recipe.rm = _resolve(recipe.rm, root)
@@ -99,14 +103,48 @@ def _checkpoint(recipe: Recipe, root: Path) -> Path:
     return Path(recipe.checkpoint) if recipe.checkpoint else root.parent / "runs" / "train" / recipe.name
 
 
+def _rm_metrics(rm: Path) -> Path:
+    return rm / "metrics.json"  # train_rm writes it last: the RM is complete
+
+
+def _ensure_rm(recipe: Recipe, log) -> None:
+    """Build the recipe's Reason RM (TraceLift-Groups from the train task's seeds, then train-rm) when its
+    directory has no finished RM, so that a tracelift entry is re-created from its recipe alone."""
+    if recipe.rm is None or _rm_metrics(Path(recipe.rm)).is_file() or recipe.rm_build is None:
+        return  # no RM, a finished one, or none to build (the trainer names the missing directory)
+    from tl_eval.training.groups.build import build_groups
+    from tl_eval.training.groups.schema import write_groups
+    from tl_eval.training.reason_rm.train import TrainConfig, train_rm
+
+    rm, task = Path(recipe.rm), recipe.train_task or recipe.task
+    build = {"groups": {}, "train": {}, **recipe.rm_build}
+    groups = rm.parent / f"groups-{rm.name}.jsonl"
+    if not groups.is_file():
+        log(f"{recipe.name}: building TraceLift-Groups from {task} into {groups}")
+        rows, report = build_groups(task, **build["groups"])
+        write_groups(rows, groups)
+        log(f"  {report.summary()}")
+    log(f"{recipe.name}: training the Reason RM into {rm}")
+    try:
+        cfg = TrainConfig(**{"base": "builtin:smollm2-135m-instruct", "progress": False, **build["train"],
+                             "groups": str(groups), "output": str(rm)})
+    except TypeError as e:
+        raise ConfigError(f"recipe {recipe.name}: bad rm_build.train options: {e}",
+                          "use train-rm's options as keys, e.g. {lora_layers: 4, max_groups: 300}") from None
+    result = train_rm(cfg)
+    log(f"  held-out pair accuracy {result.heldout.get('posneg_pair_acc', float('nan')):.3f}")
+
+
 def _ensure_trained(recipe: Recipe, root: Path, log) -> tuple[Path, dict | None]:
-    """The trained planner's checkpoint, training (or resuming) it when its final adapter is missing."""
+    """The trained planner's checkpoint, training (or resuming) it, and its RM first, when its final adapter is
+    missing."""
     from tl_eval.training.grpo import load_train_config, train
 
     ckpt = _checkpoint(recipe, root)
     if (ckpt / "adapter_config.json").is_file() and read_meta(ckpt) is not None:
         log(f"{recipe.name}: using trained planner {ckpt}")
         return ckpt, None
+    _ensure_rm(recipe, log)
     cfg = load_train_config(recipe.train_config, mode=recipe.system, task=recipe.train_task or recipe.task,
                             output=str(ckpt), rm=recipe.rm)
     from transformers.trainer_utils import get_last_checkpoint
@@ -171,6 +209,11 @@ def make_entry(recipe: Recipe, planner: str, result: RunResult, run_dir: Path, r
                  "reward_gain_by_function": meta.get("reward_gain_by_function"),
                  "train_config": meta.get("train_config"), "problems": len(meta.get("problem_ids") or [])}
         train["checkpoint"] = _relative(train.get("checkpoint") or (ckpt if meta else None), project)
+        if recipe.rm and _rm_metrics(Path(recipe.rm)).is_file():  # how good the RM that shaped the reward was
+            m = json.loads(_rm_metrics(Path(recipe.rm)).read_text())
+            train["rm"] = {"path": _relative(recipe.rm, project), "steps": m.get("steps"),
+                           "heldout": {k: m["heldout"].get(k) for k in ("posneg_pair_acc", "posneg_group_acc",
+                                                                       "total_mae", "posneg_pair_count")}}
     else:
         train = None
     recipe_json = {k: _relative(v, project) if k in ("train_config", "rm", "checkpoint") else v
