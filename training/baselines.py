@@ -197,17 +197,23 @@ def make_entry(recipe: Recipe, planner: str, result: RunResult, run_dir: Path, r
     task_json.pop("leaking_samples", None)  # which samples leaked is in the run directory; the rate is kept
     planner_info = result.config.get("planner") or {}
     config = {k: result.config.get(k) for k in ("created", "conditions", "git", "versions")}
-    config.update(config={k: v for k, v in (result.config.get("config") or {}).items()
-                          if k not in ("output", "cache", "data_dir", "run_id")},
+    run_config = {k: v for k, v in (result.config.get("config") or {}).items()
+                  if k not in ("output", "cache", "data_dir", "run_id")}
+    if run_config.get("planner"):
+        run_config["planner"] = _spec_relative(run_config["planner"], project)
+    config.update(config=run_config,
                   planner={**planner_info, "spec": _spec_relative(planner_info.get("spec", planner), project),
                            "checkpoint": _relative(planner_info.get("checkpoint"), project)},
                   executor=result.config.get("executor"), tasks={task: result.config["tasks"][task]})
     if recipe.system in ("exec-only", "tracelift"):
         ckpt = Path(planner.partition(":")[2])
         meta = read_meta(ckpt) or {}
+        train_config = dict(meta.get("train_config") or {})
+        if train_config.get("output"):  # the entry travels with the repository: no path of this machine
+            train_config["output"] = _relative(train_config["output"], project)
         train = {**(train_info or {}), "reward_gain": meta.get("reward_gain"),
                  "reward_gain_by_function": meta.get("reward_gain_by_function"),
-                 "train_config": meta.get("train_config"), "problems": len(meta.get("problem_ids") or [])}
+                 "train_config": train_config, "problems": len(meta.get("problem_ids") or [])}
         train["checkpoint"] = _relative(train.get("checkpoint") or (ckpt if meta else None), project)
         if recipe.rm and _rm_metrics(Path(recipe.rm)).is_file():  # how good the RM that shaped the reward was
             m = json.loads(_rm_metrics(Path(recipe.rm)).read_text())
