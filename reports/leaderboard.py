@@ -209,13 +209,20 @@ def _fingerprint(s: System, task: str, present: list[System]) -> str:
 
 def rank_task(task: str, systems: list[System], issues: list[Issue], alpha: float, n_resamples: int,
               seed: int) -> dict[str, RankedRow]:
-    """Ranks within the largest group of systems scored on the same problems; others are unranked."""
+    """Ranks within the largest group of systems scored on the same problems (on a tie, the group holding
+    recorded baselines, then the one with more problems); others are unranked."""
     present = [s for s in systems if task in s.runs]
     fps = {s.key: _fingerprint(s, task, present) for s in present}
     groups = Counter(fps.values())
     if not groups:
         return {}
-    main = max(groups, key=lambda fp: (groups[fp], max(s.n_problems(task) for s in present if fps[s.key] == fp)))
+
+    def weight(fp: str) -> tuple:
+        members = [s for s in present if fps[s.key] == fp]
+        return (groups[fp], any(s.key.startswith("baseline:") for s in members),
+                max(s.n_problems(task) for s in members))
+
+    main = max(groups, key=weight)
     ranked = shared_ranks(task, [s for s in present if fps[s.key] == main], issues, alpha, n_resamples, seed)
     out = {r.system.key: r for r in ranked}
     for s in present:

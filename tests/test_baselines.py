@@ -123,5 +123,8 @@ def test_a_tracelift_recipe_builds_its_missing_reason_rm(tmp_path, data_dir):
     assert logs == []  # finished: not trained again
     bad = B.Recipe(name="g-bad", task="gsm8k", system="tracelift", train_config="x.yaml", rm=str(tmp_path / "b"),
                    rm_build={"groups": {"limit": 4}, "train": {"layers": 4}})
-    with pytest.raises(ConfigError, match="bad rm_build.train options"):
+    with pytest.raises(ConfigError, match="bad rm_build options"):
+        B._ensure_rm(bad, logs.append)
+    bad.rm_build = {"groups": {"limits": 4}}
+    with pytest.raises(ConfigError, match="bad rm_build options"):
         B._ensure_rm(bad, logs.append)

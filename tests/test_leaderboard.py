@@ -264,3 +264,26 @@ def test_a_recorded_executor_alone_replaces_the_one_derived_from_runs(scripted_r
     by_executor = sorted((e["executor"], e["name"]) for e in alone)
     assert [x for x, _ in by_executor] == ["scripted:rep-exec", "scripted:rep-exec-b"]
     assert ("scripted:rep-exec", "recorded executor alone") in by_executor
+
+
+def test_a_tie_of_problem_sets_ranks_the_recorded_baselines(monkeypatch):
+    """Two groups of systems of equal size on different problems: the one holding a recorded baseline is ranked,
+    even when the other has more problems (a local run on a larger set does not unrank the published entries)."""
+    from types import SimpleNamespace
+
+    from tl_eval.reports import leaderboard as L
+    from tl_eval.reports.compare import RankedRow
+
+    def system(key, fp, n):
+        return SimpleNamespace(key=key, runs={"t": fp}, n_problems=lambda task, n=n: n,
+                               pass1=lambda task: SimpleNamespace(value=0.5))
+
+    systems = [system("run:a", "big", 164), system("run:b", "big", 164),
+               system("baseline:c", "small", 100), system("run:d", "small", 100)]
+    monkeypatch.setattr(L, "_fingerprint", lambda s, task, present: s.runs[task])
+    monkeypatch.setattr(L, "shared_ranks", lambda task, ss, *a: [RankedRow(s, 0.5, 1, False, None) for s in ss])
+    ranks = L.rank_task("t", systems, [], 0.05, 10, 0)
+    assert {k for k, r in ranks.items() if r.rank is not None} == {"baseline:c", "run:d"}
+    systems.append(system("run:e", "big", 164))  # a larger group still wins
+    ranks = L.rank_task("t", systems, [], 0.05, 10, 0)
+    assert {k for k, r in ranks.items() if r.rank is not None} == {"run:a", "run:b", "run:e"}

@@ -119,18 +119,19 @@ def _ensure_rm(recipe: Recipe, log) -> None:
     rm, task = Path(recipe.rm), recipe.train_task or recipe.task
     build = {"groups": {}, "train": {}, **recipe.rm_build}
     groups = rm.parent / f"groups-{rm.name}.jsonl"
-    if not groups.is_file():
-        log(f"{recipe.name}: building TraceLift-Groups from {task} into {groups}")
-        rows, report = build_groups(task, **build["groups"])
-        write_groups(rows, groups)
-        log(f"  {report.summary()}")
-    log(f"{recipe.name}: training the Reason RM into {rm}")
     try:
         cfg = TrainConfig(**{"base": "builtin:smollm2-135m-instruct", "progress": False, **build["train"],
                              "groups": str(groups), "output": str(rm)})
-    except TypeError as e:
-        raise ConfigError(f"recipe {recipe.name}: bad rm_build.train options: {e}",
-                          "use train-rm's options as keys, e.g. {lora_layers: 4, max_groups: 300}") from None
+        if not groups.is_file():
+            log(f"{recipe.name}: building TraceLift-Groups from {task} into {groups}")
+            rows, report = build_groups(task, **build["groups"])
+            write_groups(rows, groups)
+            log(f"  {report.summary()}")
+    except TypeError as e:  # an unknown key of rm_build.groups or rm_build.train
+        raise ConfigError(f"recipe {recipe.name}: bad rm_build options: {e}",
+                          "groups: build-groups options (split, limit, seed); train: train-rm options, "
+                          "e.g. {lora_layers: 4, max_groups: 300}") from None
+    log(f"{recipe.name}: training the Reason RM into {rm}")
     result = train_rm(cfg)
     log(f"  held-out pair accuracy {result.heldout.get('posneg_pair_acc', float('nan')):.3f}")
 
