@@ -86,6 +86,13 @@ def _from_flat(d: dict) -> tuple[dict, dict[str, str]]:
     return {"metrics": {task: metrics}}, where
 
 
+BASELINE_KEY = "baseline:"  # the key prefix of a system read from a recorded entry
+
+
+def _is_baseline(s: System) -> bool:
+    return s.key.startswith(BASELINE_KEY)
+
+
 def _baseline_system(entry: BaselineEntry, root: Path) -> System:
     d = entry.data
     run_dir = Path(d["run_dir"]) if d.get("run_dir") else None
@@ -116,7 +123,7 @@ def _baseline_system(entry: BaselineEntry, root: Path) -> System:
                 for t, o in (d.get("outcomes") or {}).items()}
     mode = d.get("training_mode") or {"executor-alone": "—", "zero-shot": "none"}.get(kind, kind) or "—"
     ckpt = d.get("checkpoint") or Path((d.get("train") or {}).get("checkpoint") or "").name or checkpoint_of(d["planner"])
-    return System(key=f"baseline:{d['name']}", label=str(d["name"]), planner=str(d["planner"]),
+    return System(key=f"{BASELINE_KEY}{d['name']}", label=str(d["name"]), planner=str(d["planner"]),
                   executor=str(d["executor"]), condition=condition,
                   runs={t: run for t in run.tasks if condition in run.conditions(t)},
                   training_mode=str(mode), checkpoint=str(ckpt), source_file=source, outcome_tables=outcomes,
@@ -219,7 +226,7 @@ def rank_task(task: str, systems: list[System], issues: list[Issue], alpha: floa
 
     def weight(fp: str) -> tuple:
         members = [s for s in present if fps[s.key] == fp]
-        return (groups[fp], any(s.key.startswith("baseline:") for s in members),
+        return (groups[fp], any(_is_baseline(s) for s in members),
                 max(s.n_problems(task) for s in members))
 
     main = max(groups, key=weight)
@@ -246,7 +253,7 @@ def build(systems: list[System], runs: list[Run], *, alpha: float = 0.05, n_resa
     rows = []
     for s in systems:
         entry = {"id": ids[s.key], "name": s.label, "kind": "executor-alone" if s.executor_alone else "pair",
-                 "origin": "baseline" if s.key.startswith("baseline:") else "run",
+                 "origin": "baseline" if _is_baseline(s) else "run",
                  "planner": s.planner, "executor": s.executor, "training_mode": s.training_mode,
                  "checkpoint": s.checkpoint, "page": None, "tasks": {}}
         for t in s.runs:

@@ -193,6 +193,7 @@ def make_entry(recipe: Recipe, planner: str, result: RunResult, run_dir: Path, r
     """The leaderboard entry of one baseline run: small, self-contained (no run directory needed), with the
     per-problem outcomes, the fingerprints, the exact settings, the code version and the training's reward gain."""
     project, task = root.parent, recipe.task
+    planner_spec = _spec_relative(planner, project)
     tr = result.tasks[task]
     task_json = tr.to_json()
     task_json.pop("leaking_samples", None)  # which samples leaked is in the run directory; the rate is kept
@@ -201,7 +202,7 @@ def make_entry(recipe: Recipe, planner: str, result: RunResult, run_dir: Path, r
     run_config = {k: v for k, v in (result.config.get("config") or {}).items()
                   if k not in ("output", "cache", "data_dir", "run_id")}
     if run_config.get("planner"):
-        run_config["planner"] = _spec_relative(run_config["planner"], project)
+        run_config["planner"] = planner_spec
     config.update(config=run_config,
                   planner={**planner_info, "spec": _spec_relative(planner_info.get("spec", planner), project),
                            "checkpoint": _relative(planner_info.get("checkpoint"), project)},
@@ -216,8 +217,9 @@ def make_entry(recipe: Recipe, planner: str, result: RunResult, run_dir: Path, r
                  "reward_gain_by_function": meta.get("reward_gain_by_function"),
                  "train_config": train_config, "problems": len(meta.get("problem_ids") or [])}
         train["checkpoint"] = _relative(train.get("checkpoint") or (ckpt if meta else None), project)
-        if recipe.rm and _rm_metrics(Path(recipe.rm)).is_file():  # how good the RM that shaped the reward was
-            m = json.loads(_rm_metrics(Path(recipe.rm)).read_text())
+        rm_metrics = _rm_metrics(Path(recipe.rm)) if recipe.rm else None
+        if rm_metrics and rm_metrics.is_file():  # how good the RM that shaped the reward was
+            m = json.loads(rm_metrics.read_text())
             train["rm"] = {"path": _relative(recipe.rm, project), "steps": m.get("steps"),
                            "heldout": {k: m["heldout"].get(k) for k in ("posneg_pair_acc", "posneg_group_acc",
                                                                        "total_mae", "posneg_pair_count")}}
@@ -227,7 +229,7 @@ def make_entry(recipe: Recipe, planner: str, result: RunResult, run_dir: Path, r
                    for k, v in asdict(recipe).items()}
     return {
         "name": recipe.name, "task": task, "system": recipe.system,
-        "planner": _spec_relative(planner, project), "executor": result.systems["executor"],
+        "planner": planner_spec, "executor": result.systems["executor"],
         "training_mode": planner_info.get("training_mode") or {"executor-alone": "—", "zero-shot": "none"}.get(
             recipe.system, recipe.system),
         "run_id": result.run_id, "run_dir": _relative(run_dir, project),
@@ -239,7 +241,7 @@ def make_entry(recipe: Recipe, planner: str, result: RunResult, run_dir: Path, r
         "n_problems": result.n_samples[task]["effective"],
         "metrics": tr.flat(),
         "results": {"run_id": result.run_id, "metrics": {task: task_json}, "n-samples": result.n_samples,
-                    "config": config, "systems": {**result.systems, "planner": _spec_relative(planner, project)},
+                    "config": config, "systems": {**result.systems, "planner": planner_spec},
                     "versions": result.versions},
         "outcomes": {task: outcomes(load_samples(run_dir, task))},
         **({"train": train} if train is not None else {}),
