@@ -206,14 +206,13 @@ def make_entry(recipe: Recipe, planner: str, result: RunResult, run_dir: Path, r
     if recipe.system in ("exec-only", "tracelift"):
         ckpt = Path(planner.partition(":")[2])
         meta = read_meta(ckpt) or {}
-        train = {**(train_info or {}), "reward_gain": meta.get("reward_gain"),
+        train = {**(train_info or {}), "checkpoint": str(ckpt), "reward_gain": meta.get("reward_gain"),
                  "reward_gain_by_function": meta.get("reward_gain_by_function"),
                  "train_config": meta.get("train_config"), "problems": len(meta.get("problem_ids") or [])}
-        train["checkpoint"] = str(train.get("checkpoint") or ckpt) if meta or train_info else None
         rm_metrics = _rm_metrics(Path(recipe.rm)) if recipe.rm else None
         if rm_metrics and rm_metrics.is_file():  # how good the RM that shaped the reward was
             m = json.loads(rm_metrics.read_text())
-            train["rm"] = {"path": str(Path(recipe.rm)), "steps": m.get("steps"),
+            train["rm"] = {"path": recipe.rm, "steps": m.get("steps"),
                            "heldout": {k: m["heldout"].get(k) for k in ("posneg_pair_acc", "posneg_group_acc",
                                                                        "total_mae", "posneg_pair_count")}}
     else:
