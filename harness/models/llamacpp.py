@@ -1,8 +1,9 @@
-"""llama-cpp-python in process: any GGUF, and the builtin models. Greedy requests are decoded `batch` at a time in
-one context (harness.models.llama_batch); sampled ones one at a time."""
+"""llama-cpp-python in process: any GGUF, and the builtin models. Requests are decoded `batch` at a time in one
+context (harness.models.llama_batch); `batch=1` is llama-cpp-python's own path, one request at a time."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -41,6 +42,33 @@ def auto_batch(metadata: dict, n_ctx: int) -> int:
     per_sequence = 2 * layers * kv_heads * head_dim * 2 * n_ctx  # K and V, 2 bytes each
     budget = min(4 * 2**30, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 8)
     return max(1, min(MAX_AUTO_BATCH, budget // per_sequence))
+
+
+@contextlib.contextmanager
+def _weights_without_amx():
+    """Models loaded inside load their weights without llama.cpp's extra buffer types when the build has AMX
+    kernels: these crash in the first decode on some machines (llama.cpp issue 20824; seen on this project's
+    Sapphire Rapids VMs). install.sh builds without them; this covers a llama-cpp-python installed another way.
+    `TL_EVAL_LLAMA_AMX=1` keeps them."""
+    import llama_cpp
+    import llama_cpp.llama as high_level
+
+    amx = "AMX_INT8 = 1" in llama_cpp.llama_print_system_info().decode(errors="replace")
+    if not amx or os.environ.get("TL_EVAL_LLAMA_AMX") == "1":
+        yield
+        return
+    defaults = high_level.llama_cpp.llama_model_default_params
+
+    def without_extra_buffers():
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    high_level.llama_cpp.llama_model_default_params = without_extra_buffers
+    try:
+        yield
+    finally:
+        high_level.llama_cpp.llama_model_default_params = defaults
 
 
 def require_llama_cpp() -> None:
@@ -141,6 +169,11 @@ class LlamaCppGenerator(Generator):
             parts.append("decode=batched")
         return "|".join(parts)
 
+    def sampled_fingerprint(self) -> str:
+        # The batched path draws sampled tokens with its own generator, not llama.cpp's sampler chain: for the same
+        # seed they differ from the sequential path's, so their cache entries are kept apart.
+        return self.fingerprint() + ("|sampler=batched" if self._batches() else "")
+
     def _batches(self) -> bool:
         """Whether greedy requests take the batched path: a batch above 1, the GGUF's own chat template (the
         batched path renders it itself) and no LoRA (the adapter is set on llama-cpp-python's context only)."""
@@ -151,19 +184,20 @@ class LlamaCppGenerator(Generator):
             from llama_cpp import Llama
 
             try:
-                self._llama = Llama(
-                    model_path=str(self._path),
-                    n_ctx=self.n_ctx,
-                    n_threads=self.n_threads,
-                    n_threads_batch=self.n_threads,
-                    n_batch=min(self._n_batch, self.n_ctx),
-                    n_gpu_layers=self._n_gpu_layers,
-                    lora_path=str(self._lora) if self._lora else None,
-                    lora_scale=self._lora_scale,
-                    chat_format=self._chat_format,
-                    flash_attn=self._flash_attn,
-                    verbose=False,
-                )
+                with _weights_without_amx():
+                    self._llama = Llama(
+                        model_path=str(self._path),
+                        n_ctx=self.n_ctx,
+                        n_threads=self.n_threads,
+                        n_threads_batch=self.n_threads,
+                        n_batch=min(self._n_batch, self.n_ctx),
+                        n_gpu_layers=self._n_gpu_layers,
+                        lora_path=str(self._lora) if self._lora else None,
+                        lora_scale=self._lora_scale,
+                        chat_format=self._chat_format,
+                        flash_attn=self._flash_attn,
+                        verbose=False,
+                    )
             except (ValueError, RuntimeError) as err:
                 raise ModelError(f"llama.cpp cannot load {self._path}: {err}", "check that the file is a complete GGUF model") from err
         return self._llama
@@ -235,10 +269,9 @@ class LlamaCppGenerator(Generator):
                 on_done(i, gen)
 
         with self._lock:
-            greedy = [i for i, r in enumerate(requests) if r.sampling.temperature == 0] if self._batches() else []
-            if len(greedy) > 1:
+            if self._batches():  # even one request: its sampled tokens come from the batched path's sampler
                 try:
-                    self._generate_batched([(i, requests[i]) for i in greedy], done)
+                    self._generate_batched(list(enumerate(requests)), done)
                 except ModelError as err:  # no chat template in the GGUF: llama-cpp-python's own formats apply
                     log.warning("%s: decoding one request at a time: %s", self.spec, err.problem)
                     self.batch = 1
@@ -264,7 +297,9 @@ class LlamaCppGenerator(Generator):
                 continue
             # llama-cpp-python clamps max_tokens to what the context has left; so does this path.
             budget = min(request.sampling.max_tokens, self.n_ctx - len(tokens))
-            items.append(BatchItem(i, tokens, budget, [*request.sampling.stop, *(formatted.stop or [])]))
+            sampling = request.sampling
+            items.append(BatchItem(i, tokens, budget, [*sampling.stop, *(formatted.stop or [])],
+                                   sampling.temperature, sampling.top_p, request_seed(request)))
         if not items:
             return
         if self._decoder is None:
