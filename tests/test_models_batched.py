@@ -1,11 +1,13 @@
-"""The llama.cpp backend's batched greedy path (`?batch=N`) on the tiny builtin model: what it returns per request,
-its stops and limits, its slots, and how its outputs relate to the sequential path's."""
+"""The llama.cpp backend's batched path (`?batch=N`) on the tiny builtin model: what it returns per request,
+its stops and limits, its slots, its sampler, and how its outputs relate to the sequential path's."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from tl_eval.harness.models import load_generator
+from tl_eval.harness.models.llama_batch import sample_token
 from tl_eval.harness.types import GenerationRequest, SamplingParams
 
 pytest.importorskip("llama_cpp")
@@ -60,10 +62,37 @@ def test_limits_and_stop_strings(batched):
     assert "Tuesday" not in cut.text and cut.finish_reason in ("stop", "length")
 
 
-def test_sampled_requests_stay_sequential_and_are_reproducible(batched):
-    a = batched.generate([_req(PROMPTS[3], temperature=0.8), _req(PROMPTS[1])])
-    b = batched.generate([_req(PROMPTS[3], temperature=0.8), _req(PROMPTS[2])])
-    assert a[0].text == b[0].text  # the sequential path with its seed, whatever else was in the call
+def test_sampled_requests_are_batched_seeded_and_reproducible(batched):
+    sampled = [_req(PROMPTS[3], temperature=0.8)] + [
+        GenerationRequest(_req(PROMPTS[3]).messages, SamplingParams(0.8, 1.0, 40, 7), i) for i in (1, 2, 3)]
+    a = batched.generate([*sampled, _req(PROMPTS[1])])
+    b = batched.generate([*sampled, _req(PROMPTS[1])])
+    assert [o.text for o in a] == [o.text for o in b]  # each request's own seeded generator
+    assert len({o.text for o in a[:4]}) > 1  # the samples of one prompt differ (seed + sample index)
+    greedy = batched.generate([_req(PROMPTS[3])])[0].text
+    assert any(o.text != greedy for o in a[:4])
+
+
+def test_sample_token_draws_from_the_tempered_softmax():
+    logits = np.log(np.array([0.5, 0.3, 0.15, 0.05], dtype=np.float32))
+    rng = np.random.default_rng(0)
+    draws = np.bincount([sample_token(logits, 1.0, 1.0, rng) for _ in range(4000)], minlength=4) / 4000
+    assert np.allclose(draws, [0.5, 0.3, 0.15, 0.05], atol=0.03)
+    cold = np.bincount([sample_token(logits, 0.25, 1.0, rng) for _ in range(2000)], minlength=4) / 2000
+    assert cold[0] > 0.85  # a low temperature sharpens the distribution
+    again = [sample_token(logits, 1.0, 1.0, np.random.default_rng(5)) for _ in range(3)]
+    assert len(set(again)) == 1  # the same seed, the same draw
+
+
+@pytest.mark.parametrize("vocab", [4, 1000])  # within the first candidates, and a flat tail beyond them
+def test_sample_token_keeps_to_the_nucleus(vocab):
+    probs = np.full(vocab, 0.2 / (vocab - 2))
+    probs[:2] = [0.5, 0.3]
+    rng = np.random.default_rng(1)
+    drawn = {sample_token(np.log(probs), 1.0, 0.75, rng) for _ in range(500)}
+    assert drawn == {0, 1}  # the smallest set of mass >= 0.75
+    flat = np.zeros(vocab, dtype=np.float32)
+    assert len({sample_token(flat, 1.0, 0.9, rng) for _ in range(300)}) > min(vocab // 2, 100)
 
 
 def test_the_cache_key_says_batched():
@@ -71,3 +100,6 @@ def test_the_cache_key_says_batched():
     assert "decode=batched" in batched.fingerprint() and "decode=batched" not in plain.fingerprint()
     assert "flash_attn" in batched.fingerprint() and "flash_attn" not in plain.fingerprint()  # the defaults
     assert load_generator(SMOL).fingerprint() == load_generator(f"{SMOL}&batch=0&flash_attn=1").fingerprint()
+    # sampled tokens come from another sampler on the batched path: their cache entries are apart
+    assert batched.sampled_fingerprint() == batched.fingerprint() + "|sampler=batched"
+    assert plain.sampled_fingerprint() == plain.fingerprint()

@@ -26,6 +26,11 @@ class Generator(ABC):
     def fingerprint(self) -> str:
         """A stable identity of weights + backend settings that change outputs; part of every cache key."""
 
+    def sampled_fingerprint(self) -> str:
+        """The fingerprint in the cache keys of sampled requests (temperature > 0): the model's, unless the backend
+        draws sampled tokens on another path than it decodes greedy ones."""
+        return self.fingerprint()
+
     @abstractmethod
     def generate(
         self,

@@ -1,13 +1,14 @@
-"""Greedy decoding of many prompts at once in one llama.cpp context: one sequence id per prompt, one decode call
-per step for all of them (continuous batching: a finished sequence's slot takes the next prompt at once), and a
-prompt's longest prefix already in some sequence's cache is reused instead of prefilled again.
+"""Decoding of many prompts at once in one llama.cpp context: one sequence id per prompt, one decode call per step
+for all of them (continuous batching: a finished sequence's slot takes the next prompt at once), and a prompt's
+longest prefix already in some sequence's cache is reused instead of prefilled again.
 
 On a CPU a single sequence's decode step is bound by reading the weights; decoding several sequences reads them
 once for all. llama-cpp-python's high-level API decodes one sequence per context, hence the low-level calls.
 What it buys on 2 cores, and how often its greedy outputs differ from the sequential path's (the rounding of a
 batched step depends on what else is in it): docs/models.md, measured by tests/benchmarks/bench_batched.py.
-Greedy only: a sampled request's tokens would depend on llama.cpp's sampler chain, which this loop does not
-reproduce, so sampled requests stay on the sequential path.
+Sampled requests choose their tokens here (`sample_token`, one seeded generator per request): llama.cpp's
+sampler chain works on one context's logits at a time, so their tokens differ from the sequential path's for
+the same seed (the backend's cache key says which path made them).
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ class BatchItem:
     prompt: list[int]
     max_tokens: int
     stops: Sequence[str]
+    temperature: float = 0.0  # 0: greedy
+    top_p: float = 1.0
+    seed: int = 0
 
 
 @dataclass
@@ -50,6 +54,9 @@ class _Slot:
     next: int = -1  # the greedy choice from its latest logits (the next decode call overwrites them)
     start: float = field(default_factory=time.perf_counter)
     reused: int = 0  # prompt tokens taken from the cache instead of prefilled
+
+    def __post_init__(self):
+        self.rng = np.random.default_rng(self.item.seed) if self.item.temperature > 0 else None
 
 
 class BatchDecoder:
@@ -96,9 +103,11 @@ class BatchDecoder:
         if self._L.llama_decode(self._ctx, self._batch) != 0:
             raise RuntimeError("llama_decode failed (the batch does not fit the context)")
 
-    def _argmax(self, row: int) -> int:
+    def _choose(self, row: int, slot: _Slot) -> int:
         logits = np.ctypeslib.as_array(self._L.llama_get_logits_ith(self._ctx, row), shape=(self._n_vocab,))
-        return int(logits.argmax())
+        if slot.rng is None:
+            return int(logits.argmax())
+        return sample_token(logits, slot.item.temperature, slot.item.top_p, slot.rng)
 
     def _reuse(self, seq: int, prompt: list[int]) -> int:
         """Put the longest prefix of `prompt` that some sequence's cache holds into `seq`'s cache; its length.
@@ -138,7 +147,7 @@ class BatchDecoder:
             rows = [self._add(token, start + j, seq, start + j == len(prompt) - 1) for j, token in enumerate(chunk)]
             self._decode()
         self._cached[seq] = list(prompt)
-        slot.pos, slot.next = len(prompt), self._argmax(rows[-1])
+        slot.pos, slot.next = len(prompt), self._choose(rows[-1], slot)
 
     # -- the loop ---------------------------------------------------------------------------------------------
     def run(self, items: Sequence[BatchItem], on_done: Callable[[int, BatchResult], None] | None = None
@@ -174,7 +183,7 @@ class BatchDecoder:
                 slot.pos += 1
             self._decode()
             for seq, row in rows.items():
-                slots[seq].next = self._argmax(row)
+                slots[seq].next = self._choose(row, slots[seq])
         return out
 
     def _step(self, slot: _Slot, token: int) -> BatchResult | None:
@@ -198,6 +207,27 @@ class BatchDecoder:
     def _result(self, slot: _Slot, reason: str) -> BatchResult:
         return BatchResult(self._text(slot.tokens), reason, len(slot.item.prompt), len(slot.tokens),
                            time.perf_counter() - slot.start, len(slot.item.prompt) - slot.reused)
+
+
+TOP_P_CANDIDATES = 256  # top-p looks at the most likely tokens first: sorting all 151k logits per step is slow
+
+
+def sample_token(logits: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator) -> int:
+    """A token drawn from softmax(logits / temperature), cut to its nucleus of mass `top_p` (temperature first,
+    then top-p, as vLLM and transformers apply them)."""
+    scaled = logits.astype(np.float64) / temperature
+    probs = np.exp(scaled - scaled.max())
+    probs /= probs.sum()
+    if top_p < 1.0:
+        k = min(TOP_P_CANDIDATES, probs.size)
+        top = np.argpartition(probs, -k)[-k:]
+        if probs[top].sum() < top_p:  # a flat distribution: its nucleus is not among the first candidates
+            top = np.arange(probs.size)
+        order = top[np.argsort(probs[top])[::-1]]
+        keep = min(int(np.searchsorted(np.cumsum(probs[order]), top_p)) + 1, order.size)  # smallest prefix of mass >= top_p
+        nucleus = order[:keep]
+        return int(nucleus[rng.choice(keep, p=probs[nucleus] / probs[nucleus].sum())])
+    return int(rng.choice(probs.size, p=probs))
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

@@ -198,12 +198,14 @@ class CachedGenerator:
         self.generator = generator
         self.cache = cache
         self.fingerprint = generator.fingerprint()
+        self._sampled_fingerprint = generator.sampled_fingerprint()
         self.model_calls = 0
         self.cache_hits = 0
 
     def generate(self, requests: Sequence[GenerationRequest],
                  on_done: Callable[[int], None] | None = None) -> list[Generation]:
-        keys = [generation_key(self.fingerprint, r) for r in requests]
+        keys = [generation_key(self._sampled_fingerprint if r.sampling.temperature > 0 else self.fingerprint, r)
+                for r in requests]
         results: list[Generation | None] = [None] * len(requests)
         pending: dict[str, list[int]] = {}
         for i, key in enumerate(keys):
