@@ -112,7 +112,9 @@ def _worker(gpus: str, kwargs: dict, lora: str | None, tasks, results) -> None:
 
 
 class VLLMGenerator(Generator):
-    """vLLM's offline `LLM.chat`, batched in chunks so that `on_done` fires (and the cache fills) as chunks finish."""
+    """vLLM's offline `LLM.chat`. By default all requests of a call go to the engine at once (one chunk per replica),
+    which schedules them continuously; `chunk=N` sends N at a time instead, so that `on_done` fires (and the cache
+    fills) as chunks finish, at the price of a partly filled batch at the end of each chunk."""
 
     def __init__(self, spec: ModelSpec):
         preflight_vllm(spec)
@@ -120,7 +122,7 @@ class VLLMGenerator(Generator):
         self._spec = spec
         self._kwargs = _engine_kwargs(spec)
         self._dp = int_option(spec, "data_parallel_size", 1, minimum=1)
-        self._chunk = int_option(spec, "chunk", 256, minimum=1)
+        self._chunk = int_option(spec, "chunk", 0, minimum=0)  # 0: all at once
         self._lora = str(Path(spec.options["lora"]).expanduser()) if spec.options.get("lora") else None
         self._llm = None
         self._procs: list = []
@@ -167,7 +169,8 @@ class VLLMGenerator(Generator):
             if s.stop:
                 params["stop"] = list(s.stop)
             payload.append((i, [dict(m) for m in r.messages], params))
-        chunks = [payload[lo:lo + self._chunk] for lo in range(0, len(payload), self._chunk)]
+        size = self._chunk or max(1, -(-len(payload) // self._dp))
+        chunks = [payload[lo:lo + size] for lo in range(0, len(payload), size)]
         results: list[Generation | None] = [None] * len(requests)
 
         def deliver(done: list[tuple[int, dict]]) -> None:
