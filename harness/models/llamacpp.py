@@ -22,8 +22,8 @@ from tl_eval.harness.types import Generation, GenerationRequest
 log = logging.getLogger(__name__)
 
 DEFAULT_N_CTX = 4096
-# Greedy sequences decoded together (`?batch=N`) and llama.cpp's flash attention (`?flash_attn=0|1`): on 2 cores
-# several times the completion tokens/s of llama-cpp-python's own sequential path, at the price of other roundings
+# Sequences decoded together (`?batch=N`) and llama.cpp's flash attention (`?flash_attn=0|1`): on 2 cores
+# two to three times the completion tokens/s of llama-cpp-python's own sequential path, at the price of other roundings
 # (a greedy output can flip at a near tie, and depends on the other requests of its batch); measured in
 # docs/models.md. `batch=1&flash_attn=0` is llama-cpp-python's path exactly.
 DEFAULT_BATCH = 0  # auto: as many sequences as the KV budget holds, at most MAX_AUTO_BATCH
@@ -175,7 +175,7 @@ class LlamaCppGenerator(Generator):
         return self.fingerprint() + ("|sampler=batched" if self._batches() else "")
 
     def _batches(self) -> bool:
-        """Whether greedy requests take the batched path: a batch above 1, the GGUF's own chat template (the
+        """Whether requests take the batched path: a batch above 1, the GGUF's own chat template (the
         batched path renders it itself) and no LoRA (the adapter is set on llama-cpp-python's context only)."""
         return self.batch != 1 and not self._chat_format and self._lora is None
 
