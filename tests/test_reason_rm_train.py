@@ -213,5 +213,8 @@ def test_lora_top_layers_with_frozen_cache_matches_the_saved_rm(tmp_path, groups
 
     _, test = split_groups(read_groups(groups_file), 0.25, 0)
     again = heldout_metrics(scorer_fn(load_scorer(out, device="cpu")), test)
-    assert again["posneg_pair_acc"] == pytest.approx(m["heldout"]["posneg_pair_acc"])
+    # The random RM's scores of one group differ in the 5th decimal, and the two paths round differently in the
+    # 8th (batch shapes), so a near-tie may flip: at most one pair.
+    flipped = abs(again["posneg_pair_acc"] - m["heldout"]["posneg_pair_acc"]) * again["posneg_pair_count"]
+    assert flipped <= 1 + 1e-9
     assert again["total_mae"] == pytest.approx(m["heldout"]["total_mae"], abs=1e-5)

@@ -84,7 +84,7 @@ class OpenAIGenerator(Generator):
     """
 
     def __init__(self, spec: ModelSpec, concurrency: int | None = None):
-        from openai import OpenAI
+        from openai import OpenAI, Timeout
 
         self.spec = spec.raw
         self.model, self.urls = openai_endpoint(spec)
@@ -94,8 +94,9 @@ class OpenAIGenerator(Generator):
         self.down_timeout = float_option(spec, "down_timeout", 30.0)
         self._api_key = _api_key(spec)
         # The client's own retries are off: ours move a failed request to another URL. A short connect
-        # timeout: a host that drops packets must not hold a request for the whole read timeout.
-        timeout = httpx.Timeout(self.timeout, connect=min(10.0, self.timeout))
+        # timeout: a host that drops packets must not hold a request for the whole read timeout. openai's own
+        # Timeout: openai 3 runs on httpx2, whose clients refuse an httpx.Timeout.
+        timeout = Timeout(self.timeout, connect=min(10.0, self.timeout))
         self._clients = {u: OpenAI(base_url=u, api_key=self._api_key, max_retries=0, timeout=timeout)
                          for u in self.urls}
         self._busy = {u: 0 for u in self.urls}
