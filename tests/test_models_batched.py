@@ -56,6 +56,21 @@ def test_a_shared_prefix_is_computed_once(batched):
     assert [o.text for o in outs] == [a.text for a in alone]
 
 
+def test_running_sequences_are_moved_to_consecutive_slots(batched, monkeypatch):
+    """Once nothing waits, finished slots leave gaps; llama.cpp would decode each run of consecutive sequence ids in
+    a pass of its own, so the running sequences move down (their caches copied) and go on where they were."""
+    batched.generate([_req(PROMPTS[0], max_tokens=1)])  # the decoder exists once a call has run
+    decoder, calls = batched._decoder, []
+    real = decoder._compact
+    monkeypatch.setattr(decoder, "_compact", lambda slots: (real(slots), calls.append(sorted(slots))))
+    reqs = [_req(PROMPTS[0], max_tokens=2), _req(PROMPTS[1], max_tokens=2), _req(PROMPTS[2], max_tokens=30),
+            _req(PROMPTS[3], max_tokens=30)]
+    outs = batched.generate(reqs)
+    assert [0, 1] in calls  # the two long requests, first in slots 2 and 3, run on in slots 0 and 1
+    alone = [batched.generate([r])[0] for r in reqs[2:]]
+    assert [o.text for o in outs[2:]] == [a.text for a in alone] and all(o.completion_tokens == 30 for o in alone)
+
+
 def test_limits_and_stop_strings(batched):
     short, cut = batched.generate([_req(PROMPTS[0], max_tokens=5), _req(PROMPTS[4], stop=("Tuesday",))])
     assert short.finish_reason == "length" and short.completion_tokens == 5

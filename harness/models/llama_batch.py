@@ -1,6 +1,7 @@
 """Decoding of many prompts at once in one llama.cpp context: one sequence id per prompt, one decode call per step
-for all of them (continuous batching: a finished sequence's slot takes the next prompt at once), and a prompt's
-longest prefix already in some sequence's cache is reused instead of prefilled again.
+for all of them (continuous batching: a finished sequence's slot takes the next prompt at once; once none waits,
+the running sequences move to consecutive ids, which llama.cpp decodes in one pass), and a prompt's longest prefix
+already in some sequence's cache is reused instead of prefilled again.
 
 On a CPU a single sequence's decode step is bound by reading the weights; decoding several sequences reads them
 once for all. llama-cpp-python's high-level API decodes one sequence per context, hence the low-level calls.
@@ -175,9 +176,14 @@ class BatchDecoder:
                         on_done(slot.item.index, result)
             if not slots:
                 continue
+            if not pending:
+                self._compact(slots)
             self._clear()
             rows = {}
-            for seq, slot in slots.items():
+            # In ascending sequence ids: llama.cpp splits a batch of several sequences into one pass over the
+            # weights per run of consecutive ids (llama_batch_allocr::split_equal, sequential), so a refilled slot
+            # out of order would cost a pass of its own.
+            for seq, slot in sorted(slots.items()):
                 rows[seq] = self._add(slot.tokens[-1], slot.pos, seq, True)
                 self._cached[seq].append(slot.tokens[-1])
                 slot.pos += 1
@@ -185,6 +191,18 @@ class BatchDecoder:
             for seq, row in rows.items():
                 slots[seq].next = self._choose(row, slots[seq])
         return out
+
+    def _compact(self, slots: dict[int, _Slot]) -> None:
+        """Move the highest running sequences into the lowest free slots, so that the running ones have
+        consecutive ids. Once no prompt waits to fill a finished sequence's slot, gaps appear, and each run of
+        consecutive ids costs a pass over the weights of its own (see `run`); a move copies the sequence's cache
+        to the other stream."""
+        L, memory = self._L, self._L.llama_get_memory(self._ctx)
+        free = sorted(set(range(self.n_seq)) - set(slots))
+        while free and free[0] < max(slots):
+            src, dst = max(slots), free.pop(0)
+            L.llama_memory_seq_cp(memory, src, dst, -1, -1)  # across streams: replaces dst's whole cache
+            slots[dst], self._cached[dst] = slots.pop(src), list(self._cached[src])
 
     def _step(self, slot: _Slot, token: int) -> BatchResult | None:
         """Take `token` into the slot's completion, or the result when the sequence ends here."""
