@@ -8,6 +8,7 @@ import pytest
 
 from tl_eval.harness.models import load_generator
 from tl_eval.harness.models.llama_batch import sample_token
+from tl_eval.harness.models.llamacpp import MAX_AUTO_BATCH, auto_batch
 from tl_eval.harness.types import GenerationRequest, SamplingParams
 
 pytest.importorskip("llama_cpp")
@@ -69,6 +70,23 @@ def test_running_sequences_are_moved_to_consecutive_slots(batched, monkeypatch):
     assert [0, 1] in calls  # the two long requests, first in slots 2 and 3, run on in slots 0 and 1
     alone = [batched.generate([r])[0] for r in reqs[2:]]
     assert [o.text for o in outs[2:]] == [a.text for a in alone] and all(o.completion_tokens == 30 for o in alone)
+
+
+def test_the_automatic_batch_fits_its_kv_cache_in_an_eighth_of_the_ram(monkeypatch):
+    meta = {"general.architecture": "qwen2", "qwen2.block_count": 24, "qwen2.attention.head_count_kv": 2,
+            "qwen2.embedding_length": 896, "qwen2.attention.head_count": 14}
+    per_sequence = 2 * 24 * 2 * 64 * 2 * 4096  # K and V, f16, 4096 tokens
+
+    def ram(gib):
+        monkeypatch.setattr("os.sysconf", {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": gib * 2**30 // 4096}.get)
+
+    ram(16)
+    assert auto_batch(meta, 4096) == 2 * 2**30 // per_sequence == 42
+    ram(256)  # 4 GiB at most, and at most MAX_AUTO_BATCH sequences
+    assert auto_batch(meta, 4096) == MAX_AUTO_BATCH
+    ram(1)
+    assert auto_batch(meta, 32768) == 1
+    assert auto_batch({"general.architecture": "unknown"}, 4096) == 8
 
 
 def test_limits_and_stop_strings(batched):
