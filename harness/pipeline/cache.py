@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import secrets
 import socket
 import sqlite3
@@ -18,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from tl_eval.harness.errors import OutputError
 from tl_eval.harness.models.base import Generator
@@ -41,6 +43,17 @@ STALE_CLAIM_S = float(os.environ.get("TL_EVAL_STALE_CLAIM_S", 600))
 _HEARTBEAT_S = 5.0
 _POLL_S = (0.05, 1.0)  # first and longest wait between looks at generations another run computes
 _HOST = socket.gethostname()
+# SQLite's own wait for a lock; then `_retry` goes on for the paths on which SQLite does not wait.
+_BUSY_TIMEOUT_S = 30.0
+LOCK_WAIT_S = float(os.environ.get("TL_EVAL_CACHE_LOCK_WAIT_S", 120))
+_T = TypeVar("_T")
+
+
+def _is_busy(err: sqlite3.OperationalError) -> bool:
+    code = getattr(err, "sqlite_errorcode", None)  # Python >= 3.11; extended codes keep the primary in the low byte
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(err) or "busy" in str(err)
 
 
 def generation_key(fingerprint: str, request: GenerationRequest) -> str:
@@ -76,17 +89,56 @@ class Cache:
         self._lock = threading.Lock()
         self.owner = f"{_HOST}:{os.getpid()}:{secrets.token_hex(4)}"
         self._beat = 0.0
-        target = ":memory:" if path is None else str(path)
         try:
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
-            # Concurrent runs on one file wait for each other's short transactions rather than fail.
-            self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None, timeout=60)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as err:
+        except OSError as err:
             raise self._error(err) from err
+        self._db = self._retry(self._open)
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(":memory:" if self.path is None else str(self.path), check_same_thread=False,
+                             isolation_level=None, timeout=_BUSY_TIMEOUT_S)
+        try:
+            # WAL lets readers and the one writer proceed together. A cache file already in WAL mode (the mode
+            # persists in the file) is left alone: switching needs an exclusive lock, and two processes that
+            # both switch a new file from rollback mode deadlock, which SQLite answers with SQLITE_BUSY at once,
+            # without waiting (the failure of two runs started together on a new cache).
+            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("BEGIN IMMEDIATE")  # the schema in one writer's transaction: racing creators take turns
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                db.execute(statement)
+            db.execute("COMMIT")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _retry(self, action: Callable[[], _T]) -> _T:
+        """`action()`, again while SQLite answers that the file is busy or locked (paths on which it does not
+        wait itself: a lock deadlock, WAL recovery by another process), for up to `LOCK_WAIT_S`; other errors
+        and a lock held longer become one OutputError naming the cause."""
+        deadline = time.monotonic() + LOCK_WAIT_S
+        wait = 0.01
+        while True:
+            try:
+                return action()
+            except sqlite3.OperationalError as err:
+                if not _is_busy(err):
+                    raise self._error(err) from err
+                if time.monotonic() > deadline:
+                    raise OutputError(
+                        f"the generation cache {self.path} stayed locked for {LOCK_WAIT_S:.0f} s ({err}): another "
+                        "process holds its write lock",
+                        "wait for the other tl-eval run to finish, or pass --cache PATH to use a separate file; a "
+                        "cache on a network filesystem (NFS, SMB) cannot be shared, SQLite's locks do not work "
+                        "there") from err
+                time.sleep(wait * (0.5 + random.random()))  # jittered: racing processes do not retry in step
+                wait = min(wait * 2, 0.5)
+            except (OSError, sqlite3.Error) as err:
+                raise self._error(err) from err
 
     def _error(self, err: Exception) -> OutputError:
         return OutputError(f"cannot use the generation cache {self.path}: {err}",
@@ -94,10 +146,7 @@ class Cache:
                            "finished generations stay in the old file")
 
     def _execute(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
-        try:
-            return self._db.execute(sql, args)
-        except sqlite3.OperationalError as err:  # read-only file, full disk, I/O error
-            raise self._error(err) from err
+        return self._retry(lambda: self._db.execute(sql, args))
 
     def get_generation(self, key: str) -> Generation | None:
         with self._lock:
@@ -134,28 +183,29 @@ class Cache:
 
     def claim(self, keys: Iterable[str]) -> list[str]:
         """Claim the keys that are neither cached nor claimed by a live run; returns those now ours."""
+        keys = list(keys)
+        with self._lock:
+            return self._retry(lambda: self._claim(keys))
+
+    def _claim(self, keys: list[str]) -> list[str]:
         mine = []
         now = time.time()
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")  # one writer at a time: two runs never both get a key
-                try:
-                    for key in keys:
-                        if self._db.execute("SELECT 1 FROM generations WHERE key=?", (key,)).fetchone():
-                            continue
-                        row = self._db.execute("SELECT owner, host, pid, claimed FROM claims WHERE key=?",
-                                               (key,)).fetchone()
-                        if row is not None and row[0] != self.owner and not self._stale(row[1], row[2], row[3], now):
-                            continue
-                        self._db.execute("INSERT OR REPLACE INTO claims (key, owner, host, pid, claimed)"
-                                         " VALUES (?,?,?,?,?)", (key, self.owner, _HOST, os.getpid(), now))
-                        mine.append(key)
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-            except sqlite3.OperationalError as err:
-                raise self._error(err) from err
+        self._db.execute("BEGIN IMMEDIATE")  # one writer at a time: two runs never both get a key
+        try:
+            for key in keys:
+                if self._db.execute("SELECT 1 FROM generations WHERE key=?", (key,)).fetchone():
+                    continue
+                row = self._db.execute("SELECT owner, host, pid, claimed FROM claims WHERE key=?", (key,)).fetchone()
+                if row is not None and row[0] != self.owner and not self._stale(row[1], row[2], row[3], now):
+                    continue
+                self._db.execute("INSERT OR REPLACE INTO claims (key, owner, host, pid, claimed) VALUES (?,?,?,?,?)",
+                                 (key, self.owner, _HOST, os.getpid(), now))
+                mine.append(key)
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
         return mine
 
     def release(self, keys: Iterable[str]) -> None:
