@@ -256,10 +256,10 @@ OUTPUT_CASES = [
     ("8", "The answer is 8 in total.", PASS, "phrase-number-then-words"),
     ("6", "Answer: 2 + 4 = 6", PASS, "answer-colon-equation-result"),
     ("2", "Answer: 2 + 4 = 6", FAIL, "answer-colon-equation-operand"),
-    pytest.param("5.5", "The answer is 5 dollars and 50 cents.", PASS, marks=pytest.mark.xfail(
-        strict=True, reason="a compound amount reads as its first quantity"), id="known-miss-dollars-and-cents"),
-    pytest.param("5", "The answer is five.", PASS, marks=pytest.mark.xfail(
-        strict=True, reason="number words are not read as numbers"), id="known-miss-number-word"),
+    ("5.5", "The answer is 5 dollars and 50 cents.", PASS, "dollars-and-cents"),  # a known miss before issue 30
+    ("5", "The answer is five.", PASS, "number-word"),  # a known miss before issue 30
+    ("5.05", "The answer is 5 dollars and 50 cents.", FAIL, "dollars-and-cents-wrong"),
+    ("6", "The answer is five.", FAIL, "number-word-wrong"),
 ]
 
 

@@ -77,8 +77,8 @@ def grader():
         ("**Final Answer:** 1,000 dollars", "1,000 dollars"),
         ("**Final Answer**: $5$", "5"),
         (r"The answer is $\boxed{9}$.", "9"),
-        (r"#### 3" + "\n" + r"or maybe \boxed{4}", "3"),  # priority: ####, then \boxed, then the answer phrase
-        (r"\boxed{4}. The answer is 5.", "4"),
+        (r"#### 3" + "\n" + r"or maybe \boxed{4}", "3"),  # a hedged box is not the answer committed to
+        (r"\boxed{4}. The answer is 5.", "5"),  # position decides, not the kind of marker (was "4": kind first)
         # after a marker or phrase, the answer is what follows it, not the last number of the sentence
         ("The answer is 3 apples, and 7 oranges were left.", "3"),
         ("#### 3 apples, and 7 oranges", "3"),
@@ -216,7 +216,7 @@ def test_verdicts_record_both_comparisons(grader):
     outputs = [
         "2 + 2 = 4\n#### 4",
         r"Thus the height is $\boxed{\sqrt{3}/2}$.",  # symbolic: only math-verify can tell
-        "The answer is 18 dollars.",  # units: math-verify cannot parse it, the exact comparison can
+        "The answer is 18 dollars.",  # units: read as the quantity 18 before both comparisons
         "#### 5",
         "I am not sure.",
     ]
@@ -224,11 +224,12 @@ def test_verdicts_record_both_comparisons(grader):
     v = grader.grade(outputs, golds)
     assert [x.status for x in v] == ["pass", "pass", "pass", "fail", "no_answer"]
     assert set(v[0].details) == {
-        "pipeline", "extracted_strict", "extracted_flexible", "exact_match", "math_verify", "gold",
+        "pipeline", "extracted_strict", "extracted_flexible", "exact_match", "math_verify", "gold", "answer_read",
     }
     assert (v[0].details["exact_match"], v[0].details["math_verify"]) == (True, True)
     assert (v[1].details["exact_match"], v[1].details["math_verify"]) == (None, True)
-    assert (v[2].details["exact_match"], v[2].details["math_verify"]) == (True, False)
+    assert (v[2].details["exact_match"], v[2].details["math_verify"]) == (True, True)
+    assert v[2].details["answer_read"] == "18" and v[4].details["answer_read"] is None
     assert (v[3].details["exact_match"], v[3].details["math_verify"]) == (False, False)
     assert v[4].details["math_verify"] is None and v[4].details["extracted_flexible"] is None
     assert v[2].details["extracted_strict"] == "18 dollars" and v[2].details["extracted_flexible"] == "18"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from fractions import Fraction
 
 from tl_eval.harness.errors import ConfigError, DataError
@@ -11,7 +12,27 @@ PIPELINES = ("strict", "flexible")
 
 # --- strict markers -------------------------------------------------------------------------------------
 
-_HASHES = re.compile(r"####[ \t]*([^\n]*)")
+_HASHES = re.compile(r"(?<!#)####(?!#)[ \t]*([^\n]*)")
+# What follows `####` in a markdown heading: words ("Step 1: ...", "Final Answer") or a section number
+# ("3. Total", "2) Cost"), never a quantity such as "18" or "3 apples".
+_HEADING_TEXT = re.compile(r"(?:\(?[A-Za-z]\)\s+)?[^\W\d_]{2,}|\d+(?:\.\d+)*\s*[.):]\s+[^\W\d_]{2,}")
+# Words that make an answer phrase or box a supposition, a hedge or a question, not the answer given.
+# Only close before the marker ("if the answer is 5", "or maybe \\boxed{4}"): "If she sells them all, the answer
+# is 18." commits to 18.
+_UNCOMMITTED = re.compile(
+    r"\b(?:if|whether|suppose|supposing|assume|assuming|unless|maybe|perhaps)\W+(?:[\w$]+\W+){0,2}$", re.IGNORECASE
+)
+# Objects of "the answer is" that are a judgement or a pointer, not an answer.
+_NOT_AN_ANSWER = re.compile(
+    r"\s*\**\s*(?:not\s+)?(?:correct|incorrect|right|wrong|reasonable|valid|invalid|consistent|plausible|"
+    r"accurate|confirmed|verified|as\s+follows|below|above|the\s+following|shown|given\s+(?:below|above))\b",
+    re.IGNORECASE,
+)
+# A line that starts a new problem: the model ran on into a few-shot style continuation.
+_NEW_QUESTION = re.compile(
+    r"^[ \t]*(?:#+[ \t]*)?(?:\*\*)?(?:question|problem|exercise|q)[ \t]*\d*[ \t]*(?:\*\*)?[ \t]*[:.]",
+    re.IGNORECASE | re.MULTILINE,
+)
 _BOXED = re.compile(r"\\(?:boxed|fbox)\b")
 # "The answer is X", "the final answer is X", "Final Answer: X", "**Final Answer:** X", "answer is: X", "Answer: X".
 _ANSWER_PHRASE = re.compile(
@@ -19,7 +40,8 @@ _ANSWER_PHRASE = re.compile(
     re.IGNORECASE,
 )
 # A sentence ends at a period, `!` or `?` followed by whitespace or the end (a decimal point is not one).
-_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+_SENTENCE_END = re.compile(r"(?:(?<!\.)\.(?!\.)|[!?])(?=\s|$)")  # an ellipsis ("0.333...") is not one
+_ELLIPSIS_END = re.compile(r"\d\s*(?:\.\.\.|…|\\[lc]?dots)$")
 _MATH_SPANS = (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$"))
 
 # --- numbers --------------------------------------------------------------------------------------------
@@ -77,6 +99,9 @@ _QUALIFIER = re.compile(
     r"|(?:more|less|fewer|greater|other)\s+than|over|under|nearly|almost|roughly|around|up\s+to|not|no)\b",
     re.IGNORECASE,
 )
+# What may follow a quantity that is the whole answer: nothing, a bracket, or a clause of prose.
+_ANSWER_ENDS = re.compile(r"\s*(?:$|[,;:(\u2014\u2013]|(?:because|since|which|as|so|for|in|per|each|altogether)\b)", re.I)
+_LIST_GOES_ON = re.compile(r"\s*,\s*(?:and\s+|or\s+)?(?:[-\u2212$\\\d]|[A-Za-z]\s*=)")
 _PROSE_AFTER = re.compile(r"\s+[^\W\d_]{2,}\b")  # "I think", "a lot": a lone letter before a word is prose
 
 
@@ -98,28 +123,81 @@ def extract_answer(text: str, pipeline: str) -> str | None:
 
 
 def extract_strict(text: str) -> str | None:
-    """`#### N` (last), else the last `\\boxed{...}`, else the last "the answer is X" / "final answer: X".
+    """The last final answer the text commits to: a `####` line, a `\\boxed{...}` or an answer phrase.
 
-    After a marker or an answer phrase the answer is what follows it: a math span, or the number or
-    expression it starts with ("The answer is 3 apples, and 7 oranges were left." gives `3`), not a later
-    number of the sentence.
+    Position decides, not the kind of marker: a later "The answer is 36." retracts an earlier `#### 40`.
+    Markdown headings (`#### Step 1`), answer phrases whose object is no answer ("the answer is correct"),
+    conditional ones ("if the answer is 5") and anything after a new question the model went on to write
+    are not answers. After a marker the answer is what follows it: a math span, or the quantity or
+    expression it starts with ("The answer is 3 apples, and 7 oranges were left." gives `3`).
     """
-    for match in reversed(list(_HASHES.finditer(text))):
-        answer = _phrase_answer(match.group(1))
-        if answer:
-            return answer
-    boxed = last_boxed(text)
-    if boxed:
-        return boxed
-    for match in reversed(list(_ANSWER_PHRASE.finditer(text))):
-        rest = match.group(1)
-        # "Final Answer: The final answer is 5." nests one phrase in another: the inner one holds the answer.
-        while inner := list(_ANSWER_PHRASE.finditer(rest)):
-            rest = inner[-1].group(1)
-        answer = _phrase_answer(rest)
-        if answer:
-            return answer
-    return None
+    text = _before_new_question(text)
+    found = _final_answers(text)
+    return max(found)[1] if found else None
+
+
+def _final_answers(text: str) -> list[tuple[int, str]]:
+    """(position, answer) of every committed final-answer marker of `text`."""
+    found = []
+    for match in _HASHES.finditer(text):
+        if not _is_heading(match.group(1)):
+            answer = _phrase_answer(match.group(1))
+            if answer:
+                found.append((match.start(), answer))
+    for match in _BOXED.finditer(text):
+        content = _group_after(text, match.end())
+        if content is not None and content.strip() and _committed(text, match.start()):
+            found.append((match.start(), content.strip()))
+    for match in _ANSWER_PHRASE.finditer(text):
+        answer = _answer_after_phrase(text, match)
+        if answer and _committed(text, match.start()):
+            found.append((match.start(), answer))
+    return found
+
+
+def _answer_after_phrase(text: str, match: re.Match) -> str | None:
+    rest = match.group(1)
+    # "Final Answer: The final answer is 5." nests one phrase in another: the inner one holds the answer.
+    while inner := list(_ANSWER_PHRASE.finditer(rest)):
+        rest = inner[-1].group(1)
+    if rest.strip().strip("*").strip() in ("", "$$", "\\[", "$"):
+        rest = _display_after(text, match.end(1) - len(rest) if rest else match.end())  # "is:" then display math
+    if _NOT_AN_ANSWER.match(rest):
+        return None  # "so the answer is correct."
+    return _phrase_answer(rest)
+
+
+def _display_after(text: str, pos: int) -> str:
+    """The block after an answer phrase that ends its line ("is:"): up to the next blank line."""
+    block = text[pos:].lstrip(" \t*:")
+    block = block.lstrip("\n")
+    end = block.find("\n\n")
+    return (block if end < 0 else block[:end]).replace("\n", " ")
+
+
+def _is_heading(rest: str) -> bool:
+    """Whether what follows `####` is a markdown heading ("Step 1: ...", "3. Total") rather than an answer."""
+    rest = rest.strip().lstrip("*").strip()
+    return not rest or bool(_HEADING_TEXT.match(rest))
+
+
+def _committed(text: str, pos: int) -> bool:
+    """Whether the marker at `pos` states an answer, rather than supposing, hedging or asking one."""
+    sentence_start = max(text.rfind("\n", 0, pos), *(m.end() for m in _SENTENCE_END.finditer(text, 0, pos)), 0)
+    if _UNCOMMITTED.search(text[sentence_start:pos]):
+        return False
+    end = _SENTENCE_END.search(text, pos)
+    line_end = text.find("\n", pos)
+    stop = min(x for x in (end.start() if end else len(text), line_end if line_end >= 0 else len(text)))
+    return not (end and end.start() == stop and text[stop] == "?")
+
+
+def _before_new_question(text: str) -> str:
+    """`text` up to a new question the model started after answering (a run-on few-shot continuation)."""
+    for match in _NEW_QUESTION.finditer(text):
+        if match.start() and _final_answers(text[: match.start()]):
+            return text[: match.start()]
+    return text
 
 
 def extract_flexible(text: str) -> str | None:
@@ -193,6 +271,303 @@ def to_fraction(answer: str | None) -> Fraction | None:
     return None
 
 
+# --- quantities read whole ------------------------------------------------------------------------------
+# Hand-written rather than a library: the vocabulary is small and fixed (English number words, a few
+# currencies and units), the reader must report how far it read (to fix an answer's extent), and no
+# well-kept package does both (word2number/text2num read words only and cannot be added here anyway).
+
+_WORD_VALUES = {
+    w: i for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+        "sixteen seventeen eighteen nineteen".split())
+} | {w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())}
+_SCALE_VALUES = {"hundred": 100, "thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
+_DENOMINATOR_WORDS = {
+    "half": 2, "halves": 2, "third": 3, "thirds": 3, "quarter": 4, "quarters": 4, "fourth": 4, "fourths": 4,
+    "fifth": 5, "fifths": 5, "sixth": 6, "sixths": 6, "eighth": 8, "eighths": 8, "tenth": 10, "tenths": 10,
+}
+_CURRENCY_PREFIX = re.compile(r"(?:\\\$|\$|£|€|¥|₹|US\$|(?:USD|EUR|GBP|JPY|INR|CAD|AUD|Rs\.?)(?=\s?\d))\s?")
+# Money units whose hundredth is the next word: "7 dollars and 25 cents", "3 pounds and 40 pence".
+_MAIN_MONEY = r"(?:dollars?|bucks|euros?|pounds?|usd|eur|gbp)"
+_CENTS = re.compile(r"\s+and\s+(?P<n>\d{1,2}|[a-z]+(?:[- ][a-z]+)?)\s+(?:cents?|pence|p)\b", re.IGNORECASE)
+_DIGITS = re.compile(r"\d{1,3}(?:,\d{3})+(?![\d,])(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+")
+_DEGREE_MARK = re.compile(
+    r"\s*(?:\^\s*\{?\s*\\circ\s*\}?|°|\\degree\b|\\textdegree\b)\s*(?:\\(?:text|mathrm)\{\s*[CFK]\s*\}|[CFK]\b)?"
+    r"|\s+degrees?(?:\s+(?:celsius|fahrenheit|centigrade|kelvin|[CF]\b))?",
+    re.IGNORECASE,
+)
+_PERCENT_MARK = re.compile(r"\s*(?:\\%|%|\s+per\s?cent\b)", re.IGNORECASE)
+_PI_FACTOR = re.compile(r"\s*(?:\\pi\b|π|pi\b)")
+_WORD = re.compile(r"([A-Za-z]+)")
+_NEXT_WORD = re.compile(r"[-\s]+([A-Za-z]+)")
+_WORD_AFTER_AND = re.compile(r"\s+(?:" + "|".join(_WORD_VALUES) + r")\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A number read whole from the start of a text: value, what it counts in, and where reading stopped."""
+
+    value: Fraction
+    end: int
+    decimal: str | None = None  # the digits as written, when no arithmetic combined them ("0.333333")
+    percent: bool = False
+    pi: bool = False
+
+    def latex(self) -> str:
+        """The quantity as an expression both comparisons read: `7.25`, `-5/2`, `2\\pi`, `25\\%`."""
+        if self.decimal is not None:
+            text = self.decimal
+        elif self.value.denominator == 1:
+            text = str(self.value.numerator)
+        elif _terminates_fraction(self.value):
+            text = _decimal_text(self.value)
+        else:
+            text = f"{self.value.numerator}/{self.value.denominator}"
+        if self.pi:
+            text = "\\pi" if text == "1" else f"-\\pi" if text == "-1" else f"{text}\\pi"
+        return text + ("\\%" if self.percent else "")
+
+
+def read_quantity(text: str, pos: int = 0) -> Quantity | None:
+    """The quantity written at `pos`: digits or number words, with its currency, compound and marks.
+
+    Reads "3 and a half" (7/2), "2 1/2" (5/2), "7 dollars and 25 cents" (7.25), "£1,250", "twenty-five",
+    "2 hundred" (200), "2 pi", "25 percent", "-5 °C" (-5). Unit words after it are not read (the caller
+    decides what may follow); words that make the number a bound or hedge are the caller's concern too.
+    """
+    m = re.compile(r"\s*(?P<sign>[-\u2212]\s?)?").match(text, pos)
+    sign, i = (-1 if m.group("sign") else 1), m.end()
+    currency = _CURRENCY_PREFIX.match(text, i)
+    if currency:
+        i = currency.end()
+        if sign == 1 and text.startswith(("-", "\u2212"), i):
+            sign, i = -1, i + 1
+    number = _read_number(text, i)
+    if number is None:
+        return None
+    value, i, decimal = number
+    extra = _read_fraction_tail(text, i, value)
+    if extra is not None:
+        value, i, decimal = value + extra[0], extra[1], None
+    scale = re.compile(r"\s+(" + "|".join(_SCALE_VALUES) + r"|dozen)\b", re.IGNORECASE).match(text, i)
+    if scale:
+        value *= 12 if scale.group(1).lower() == "dozen" else _SCALE_VALUES[scale.group(1).lower()]
+        i, decimal = scale.end(), None
+    money = re.compile(r"\s+" + _MAIN_MONEY + r"\b", re.IGNORECASE).match(text, i)
+    cents = _CENTS.match(text, money.end() if money else i) if (money or currency) else None
+    if cents:
+        hundredths = _read_number(cents.group("n"), 0)
+        if hundredths is not None and hundredths[1] == len(cents.group("n")) and hundredths[0] < 100:
+            value, i, decimal = value + hundredths[0] / 100, cents.end(), None
+    percent = _PERCENT_MARK.match(text, i)
+    degree = None if percent else _DEGREE_MARK.match(text, i)
+    pi = None if (percent or degree) else _PI_FACTOR.match(text, i)
+    i = (percent or degree or pi).end() if (percent or degree or pi) else i
+    if decimal is not None and sign < 0:
+        decimal = "-" + decimal
+    return Quantity(sign * value, i, decimal, percent=bool(percent), pi=bool(pi))
+
+
+def _read_number(text: str, pos: int) -> tuple[Fraction, int, str | None] | None:
+    """Digits (`1,250`, `.5`, `3/4`) or English number words at `pos`: (value, end, digits as written)."""
+    digits = _DIGITS.match(text, pos)
+    if digits:
+        end, written = digits.end(), digits.group(0).replace(",", "")
+        over = re.compile(r"/(\d+)(?![\d.])").match(text, end)
+        if over and int(over.group(1)):
+            return Fraction(written) / int(over.group(1)), over.end(), None
+        return Fraction(written), end, written
+    return _read_number_words(text, pos)
+
+
+def _read_number_words(text: str, pos: int) -> tuple[Fraction, int, None] | None:
+    """"twenty-five", "one hundred and five", "three quarters", "a half": (value, end, None)."""
+    total, current, i, last = 0, 0, pos, None  # last: the kind of the previous word
+    while True:
+        word = (_WORD if last is None else _NEXT_WORD).match(text, i)
+        if not word:
+            break
+        w = word.group(1).lower()
+        kind = _word_kind(w)
+        if kind == "and" and last in ("hundred", "scale") and _WORD_AFTER_AND.match(text, word.end()):
+            i = word.end()
+            continue
+        if kind is None or not _follows(last, kind, w):
+            break
+        if kind in ("unit", "teen", "tens"):
+            current += _WORD_VALUES[w]
+        elif kind == "hundred":
+            current = (current or 1) * 100
+        else:
+            total, current = total + (current or 1) * _SCALE_VALUES[w], 0
+        i, last = word.end(), kind
+    if last is not None:
+        value = Fraction(total + current)
+        tail = _NEXT_WORD.match(text, i)
+        if tail and tail.group(1).lower() in _DENOMINATOR_WORDS and 1 <= value < 10:  # "three quarters"
+            return value / _DENOMINATOR_WORDS[tail.group(1).lower()], tail.end(), None
+        return value, i, None
+    article = re.compile(r"(?:a|an|one)\s+(half|quarter|third)\b", re.IGNORECASE).match(text, pos)
+    if article:
+        return Fraction(1, _DENOMINATOR_WORDS[article.group(1).lower()]), article.end(), None
+    return None
+
+
+def _word_kind(w: str) -> str | None:
+    if w in _WORD_VALUES:
+        v = _WORD_VALUES[w]
+        return "unit" if v < 10 else "teen" if v < 20 else "tens"
+    if w == "hundred":
+        return "hundred"
+    if w in _SCALE_VALUES:
+        return "scale"
+    return "and" if w == "and" else None
+
+
+def _follows(last: str | None, kind: str, w: str) -> bool:
+    """Whether a number word of `kind` continues a number whose previous word was of kind `last`."""
+    if last is None:
+        return kind in ("unit", "teen", "tens")  # "hundred" alone is not a number here
+    if kind in ("unit", "teen", "tens"):
+        if last == "tens":
+            return kind == "unit" and _WORD_VALUES[w] > 0  # "twenty five", not "twenty twelve"
+        return last in ("hundred", "scale")  # "five twenty" is two numbers
+    if kind == "hundred":
+        return last in ("unit", "teen", "tens") and last != "scale"
+    return last != "scale" or False  # "two thousand million" is not read
+
+
+def _read_fraction_tail(text: str, pos: int, whole: Fraction) -> tuple[Fraction, int] | None:
+    """The fractional part after a whole number: "2 1/2", "3 and a half", "2 and 3/4", "one and two thirds"."""
+    if whole.denominator != 1:
+        return None
+    mixed = re.compile(r"[ \t]+(\d+)/(\d+)(?![\d.,/])").match(text, pos)
+    if mixed and 0 < int(mixed.group(1)) < int(mixed.group(2)):
+        return Fraction(int(mixed.group(1)), int(mixed.group(2))), mixed.end()
+    joined = re.compile(r"\s+and\s+").match(text, pos)
+    if joined:
+        part = _read_number(text, joined.end())
+        if part is not None and 0 < part[0] < 1:
+            return part[0], part[1]
+    return None
+
+
+def _terminates_fraction(value: Fraction) -> bool:
+    q = value.denominator
+    for p in (2, 5):
+        while q % p == 0:
+            q //= p
+    return q == 1
+
+
+def _decimal_text(value: Fraction) -> str:
+    """A terminating fraction as its decimal digits (7.25), exact."""
+    sign, value = ("-" if value < 0 else ""), abs(value)
+    places = 0
+    while (value * 10**places).denominator != 1:
+        places += 1
+    digits = str((value * 10**places).numerator).rjust(places + 1, "0")
+    return sign + (digits[:-places] + "." + digits[-places:] if places else digits)
+
+
+# --- reading an extracted answer -------------------------------------------------------------------------
+
+_CLOCK = re.compile(r"(?P<h>\d{1,2}):(?P<m>[0-5]\d)(?::[0-5]\d)?\s*(?P<ampm>[ap]\.?\s?m\.?)?", re.IGNORECASE)
+# "(C) 12", "C) 12", "\text{(C)} 12", "(C)": a multiple-choice label, possibly with the option's value.
+_OPTION = re.compile(r"(?:\\text\{\s*)?\(?(?P<letter>[A-E])\)(?:\s*\})?\s*(?P<value>.*)|(?P<bare>[A-E])", re.DOTALL)
+_REPEATING = re.compile(
+    r"(?P<sign>-?)(?P<int>\d*)\.(?P<fixed>\d*)\s*\\(?:overline|bar|dot)\s*\{?(?P<rep>\d+)\}?"
+    r"|(?P<sign2>-?)(?P<int2>\d*)\.(?P<digits>\d+)\s*(?:\.\.\.|…|\\[lc]?dots)"
+)
+# "30 (18 + 12)": a number followed by the arithmetic that produced it, not a product.
+_WORKING = re.compile(r"(?P<n>[-\u2212]?[\d.,]+)\s+\((?P<w>[\d\s.,+\-*/×÷=\u2212]+)\)")
+_IMAGINARY = re.compile(r"\\(?:mathrm|text|textrm|mathit|textit)\s*\{\s*i\s*\}|\\imath\b")
+_UNIT_WORD = re.compile(r"\s*(?:\\(?:text|mathrm|textrm|mbox)\s*\{\s*([A-Za-z]+\.?(?:\s+[A-Za-z]+\.?)*)\s*\}|([A-Za-z]{2,})\b\.?)")
+
+
+def read_answer(answer: str) -> str:
+    """The answer as both comparisons read it: a quantity whole, the notation plain.
+
+    "3 and a half hours" is `3.5`, "7 dollars and 25 cents" `7.25`, "£1,250" `1250`, "2 1/2" `2.5`,
+    "2 pi" `2\\pi`, "25 percent" `25\\%`, "−5 °C" `-5`, "0.8\\overline{3}" `5/6`, "(C) 12" `12`,
+    "30 (18 + 12)" `30`, `3 - 4\\mathrm{i}` `3 - 4i`. Anything else comes back as it was (stripped).
+    """
+    s = _unwrap_span(answer.strip().strip("*").strip()).replace(_MINUS, "-").replace("π", "\\pi")
+    s = _IMAGINARY.sub("i", s)
+    option = _OPTION.fullmatch(s)
+    if option and option.group("value"):
+        s = option.group("value").strip()
+    repeating = _repeating_decimal(s)
+    if repeating is not None:
+        return f"{repeating.numerator}/{repeating.denominator}" if repeating.denominator > 1 else str(repeating)
+    working = _WORKING.fullmatch(s)
+    if working:
+        s = working.group("n")
+    quantity = read_quantity(s)
+    if quantity is not None and _unit_words_end(s, quantity.end) >= len(s.rstrip(" .,;:")):
+        return quantity.latex()
+    return s
+
+
+def clock_time(answer: str | None) -> tuple[int, int, bool] | None:
+    """(hour, minute, whether am/pm was given) for a time of day such as `1:15`, `1:15 pm`, `13:05`."""
+    if answer is None:
+        return None
+    s = _TEXT_WRAPPER.sub(r" \1 ", _clean(answer) or "").replace("\\,", " ").replace("\\ ", " ").strip()
+    m = _CLOCK.fullmatch(s)
+    if not m or int(m.group("h")) > 23:
+        return None
+    hour, ampm = int(m.group("h")), (m.group("ampm") or "").lower()
+    if ampm:
+        if hour > 12 or hour == 0:
+            return None
+        hour = hour % 12 + (12 if ampm.startswith("p") else 0)
+    return hour, int(m.group("m")), bool(ampm)
+
+
+def option_letter(answer: str | None) -> str | None:
+    """The letter of a multiple-choice answer: `(C)`, `C`, `\\text{(C)}`, "(C) 12"."""
+    if answer is None:
+        return None
+    s = _TEXT_WRAPPER.sub(r"\1", _clean(answer) or "").strip()
+    m = _OPTION.fullmatch(s)
+    return (m.group("letter") or m.group("bare")) if m else None
+
+
+def _repeating_decimal(s: str) -> Fraction | None:
+    """`0.8\\overline{3}` (5/6), `0.\\overline{142857}`, `0.333...`: the exact value a repeating decimal writes."""
+    m = _REPEATING.fullmatch(s.strip())
+    if not m:
+        return None
+    if m.group("rep") is not None:
+        sign, whole, fixed, rep = m.group("sign"), m.group("int"), m.group("fixed"), m.group("rep")
+    else:
+        sign, whole, digits = m.group("sign2"), m.group("int2"), m.group("digits")
+        period = next((p for p in range(1, 7) if len(digits) >= 2 * p + (p == 1)
+                       and digits[-p:] * (2 + (p == 1)) == digits[-p * (2 + (p == 1)):]), None)
+        if period is None:
+            return None  # "0.83..." is an approximation, not a repetition
+        fixed = digits[: -period * (2 + (period == 1))]
+        while fixed.endswith(digits[-period:]):
+            fixed = fixed[:-period]
+        rep = digits[-period:]
+    value = Fraction(int(whole or 0)) + Fraction(int(fixed or 0), 10 ** len(fixed)) + Fraction(
+        int(rep), 10 ** len(fixed) * (10 ** len(rep) - 1))
+    return -value if sign else value
+
+
+def _unit_words_end(text: str, pos: int) -> int:
+    """Where the unit words after a quantity end ("hours", `\\text{ cm}`); words that change it stop them."""
+    while True:
+        m = _UNIT_WORD.match(text, pos)
+        if not m:
+            return pos
+        words = (m.group(1) or m.group(2)).lower().replace(".", " ").split()
+        if any(w in _NOT_UNIT_WORDS or w in _MATH_WORDS for w in words):
+            return pos
+        pos = m.end()
+
+
 # --- helpers --------------------------------------------------------------------------------------------
 
 
@@ -226,7 +601,24 @@ def _phrase_answer(rest: str) -> str | None:
     sentence = _clean(rest[: end.start()] if end else rest)
     if sentence is None or to_fraction(sentence) is not None:
         return sentence  # one quantity, units allowed: "1,000 dollars"
-    return _clean(_leading_expression(sentence)) or sentence
+    return _clean(_quantity_phrase(sentence) or _leading_expression(sentence)) or sentence
+
+
+def _quantity_phrase(sentence: str) -> str | None:
+    """The quantity a sentence starts with, read whole ("3 and a half hours", "7 dollars and 25 cents"),
+    when what follows it ends the answer: the sentence's end, a bracket, or a new clause. A list ("3, 4")
+    or a hedge ("3 or 4") is left to `_leading_expression`, which keeps them whole."""
+    if _QUALIFIER.match(sentence):
+        return None
+    lead = _LEAD_IN.match(sentence)
+    start = lead.end() if lead else 0
+    quantity = read_quantity(sentence, start)
+    if quantity is None:
+        return None
+    end = _unit_words_end(sentence, quantity.end)
+    if not _ANSWER_ENDS.match(sentence, end) or _LIST_GOES_ON.match(sentence, end):
+        return None
+    return sentence[start:end]
 
 
 def _joined_spans(rest: str, opener: str, closer: str, end: int) -> str | None:
@@ -247,6 +639,9 @@ def _joined_spans(rest: str, opener: str, closer: str, end: int) -> str | None:
         if close <= start:
             break
         word = joiner.group(1).strip(", ")
+        if joiner.group(1).startswith(",") and word == "and" and len(parts) == 1 and _PROSE_AFTER.match(
+                rest, close + len(closer)):
+            break  # "$12$, and $5$ cookies are left": "and" begins a new clause, not a list
         parts.append(f" \\text{{ {word} }} " if word else ", ")
         parts.append(rest[start:close])
         pos = close + len(closer)
@@ -337,14 +732,19 @@ def _brace_end(text: str, pos: int) -> int | None:
 
 
 def _clean(answer: str) -> str | None:
-    answer = answer.strip().strip("*").strip()
-    # A lone math span around the whole answer ("$18$") carries no meaning.
-    for opener, closer in _MATH_SPANS:
-        if answer.startswith(opener) and answer.endswith(closer) and len(answer) > len(opener) + len(closer):
-            answer = answer[len(opener) : -len(closer)].strip()
-            break
+    answer = _unwrap_span(answer.strip().strip("*").strip())
+    if _ELLIPSIS_END.search(answer):
+        return answer  # "0.333...": the dots say the digits repeat
     answer = answer.rstrip(" .,;:!")
     return answer or None
+
+
+def _unwrap_span(answer: str) -> str:
+    """A lone math span around the whole answer ("$18$") carries no meaning."""
+    for opener, closer in _MATH_SPANS:
+        if answer.startswith(opener) and answer.endswith(closer) and len(answer) > len(opener) + len(closer):
+            return answer[len(opener) : -len(closer)].strip()
+    return answer
 
 
 def _normalise_number_text(answer: str) -> str:
@@ -358,7 +758,7 @@ def _normalise_number_text(answer: str) -> str:
         s = s[1:-1].strip()  # "(5)" is 5; "(1,2)" stays a tuple
     unit = _UNIT_TAIL.fullmatch(s)
     if unit:
-        if _NOT_UNIT_WORDS & set(s[unit.end(1) :].lower().replace(".", " ").split()):
+        if (_NOT_UNIT_WORDS | _MATH_WORDS) & set(s[unit.end(1) :].lower().replace(".", " ").split()):
             return ""  # "2 hundred", "3 or more": not the number alone
         s = unit.group(1)
     # Spaces only go where they cannot join two numbers into one ("5 6" must not become 56).

@@ -30,6 +30,9 @@ from tl_eval.harness.verify.math_extract import (
     extract_answer,
     gold_from_gsm8k,
     gold_from_math_solution,
+    clock_time,
+    option_letter,
+    read_answer,
     to_fraction,
 )
 
@@ -39,6 +42,7 @@ __all__ = [
     "gold_from_gsm8k",
     "gold_from_math_solution",
     "exact_match",
+    "label_match",
     "math_verify_equal",
     "numeric_equal",
 ]
@@ -54,6 +58,27 @@ def exact_match(pred: str | None, gold: str | None) -> bool | None:
     """Exact numeric equality via Fraction; None when either side is not a plain number."""
     a, b = to_fraction(pred), to_fraction(gold)
     return None if a is None or b is None else a == b
+
+
+def label_match(pred: str, gold: str) -> bool | None:
+    """The verdict on answers that are labels, not arithmetic, or None when neither side is one.
+
+    A time of day is compared as a time (math-verify reads `1:15` as the ratio 1/15, equal to `2:30`); on
+    the 12-hour clock when only one side says am or pm. A gold option letter is compared as a letter
+    ("(C) 12" answers gold `C`).
+    """
+    gold_time, pred_time = clock_time(gold), clock_time(pred)
+    if gold_time or pred_time:
+        if not (gold_time and pred_time):
+            return False
+        (gh, gm, g_ampm), (ph, pm, p_ampm) = gold_time, pred_time
+        if g_ampm != p_ampm:
+            gh, ph = gh % 12, ph % 12
+        return (gh, gm) == (ph, pm)
+    letter = option_letter(gold)
+    if letter is not None and re.fullmatch(r"\s*(?:\\text\{\s*)?\(?[A-E]\)?(?:\s*\})?\s*", gold):
+        return option_letter(pred) == letter
+    return None
 
 
 def math_verify_equal(gold: str, pred: str) -> bool | str:
@@ -78,7 +103,25 @@ def math_verify_equal(gold: str, pred: str) -> bool | str:
     pred_parsed = parse(f"\\boxed{{{pred}}}", configs, parsing_timeout=None)
     if not pred_parsed:
         return False
+    gold_parsed, pred_parsed = _imaginary_unit(gold_parsed, pred_parsed)
     return bool(verify(gold_parsed, pred_parsed, timeout_seconds=None))
+
+
+def _imaginary_unit(*parsed: list) -> list[list]:
+    """Both parses with the symbol `i` read as the imaginary unit.
+
+    math-verify makes `i` a symbol whose assumptions depend on the spacing (`3-4i` and `3 - 4 i` give
+    different symbols, so they differ); in a final answer `i` is the imaginary unit.
+    """
+    from sympy import Basic, I, Symbol
+
+    def unit(x):
+        if not isinstance(x, Basic):
+            return x
+        symbols = {s: I for s in x.atoms(Symbol) if s.name == "i"}
+        return x.xreplace(symbols) if symbols else x
+
+    return [[unit(x) for x in p] for p in parsed]
 
 
 # --- the exactness rule -------------------------------------------------------------------------------
@@ -462,8 +505,9 @@ class MathGrader:
             if gold is None or not str(gold).strip():
                 raise DataError(f"math item {i} has no gold answer", "give every math problem an `answer`")
         golds = [str(g).strip() for g in golds]
+        pairs = [(read_answer(g), read_answer(c)) for g, c in zip(golds, chosen) if c is not None]
         with self._lock:
-            mv = self._math_verify([(g, c) for g, c in zip(golds, chosen) if c is not None])
+            mv = self._math_verify([p for p in pairs if label_match(p[1], p[0]) is None])
         verdicts = []
         for gold, answer, (strict, flexible) in zip(golds, chosen, extractions):
             details = {
@@ -473,12 +517,20 @@ class MathGrader:
                 "exact_match": None,
                 "math_verify": None,
                 "gold": gold,
+                "answer_read": None,
             }
             if answer is None:
                 verdicts.append(Verdict("no_answer", details=details))
                 continue
-            result, seconds, error = mv[(gold, answer)]
-            details["exact_match"] = exact_match(answer, gold)
+            read_pred, read_gold = read_answer(answer), read_answer(gold)
+            details["answer_read"] = read_pred
+            label = label_match(read_pred, read_gold)
+            if label is not None:  # a time or an option letter: no arithmetic comparison applies
+                details["exact_match"] = label
+                verdicts.append(Verdict("pass" if label else "fail", details=details))
+                continue
+            result, seconds, error = mv[(read_gold, read_pred)]
+            details["exact_match"] = exact_match(read_pred, read_gold)
             details["math_verify"] = result
             passed = result is True or details["exact_match"] is True
             verdicts.append(Verdict("pass" if passed else "fail", stderr=error, seconds=seconds, details=details))
