@@ -18,6 +18,7 @@ from tl_eval.harness.pipeline.interventions import Condition, parse_conditions
 from tl_eval.harness.pipeline.run import Evaluation
 from tl_eval.harness.pipeline.score import score_task
 from tl_eval.harness.records import RunResult, SampleRecord, TaskResult
+from tl_eval.harness.machine import host_facts
 from tl_eval.harness.results import RunDir, git_hash, package_versions, problems_fingerprint
 from tl_eval.harness.task import Task, get_task
 from tl_eval.harness.types import Problem
@@ -137,6 +138,8 @@ def run(prep: Prepared, show_progress: bool = True, log: Callable[[str], None] =
                        else {"spec": NO_PLANNER, "fingerprint": None, "executor_alone": True},
             "executor": {"spec": prep.executor_spec.raw, "fingerprint": executor.fingerprint()},
             "conditions": [str(c) for c in prep.conditions], "versions": package_versions(), "git": git_hash(),
+            "machine": {"host": host_facts(), "executor": executor.kernel_facts(),
+                        **({"planner": planner.kernel_facts()} if planner is not None else {})},
             "tasks": {}}
         if prep.code_verifier is not None:
             config_json["sandbox"] = prep.code_verifier.describe()

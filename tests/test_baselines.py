@@ -81,14 +81,19 @@ def test_run_executor_alone_records_an_entry(tmp_path, data_dir, monkeypatch):
     out = runner.invoke(baselines, ["run", "missing"])
     assert out.exit_code == 2 and "no baseline recipe" in out.output
 
-    # Reproduction: the first problems again, computed afresh, give the recorded outcomes ...
-    out = runner.invoke(baselines, ["reproduce", "g-alone", "--limit", "2", "--quiet"])
-    assert out.exit_code == 0 and "the 2 problems re-run give the recorded outcomes" in out.output, out.output
-    # ... and a recorded vector that the recipe does not give back is caught.
+    # Reproduction on the machine that recorded it, the whole entry: exact, and it repeats ...
+    assert entry["results"]["config"]["machine"]["host"]["cpu"]  # the facts that decide the rule are recorded
+    out = runner.invoke(baselines, ["reproduce", "g-alone", "--quiet"])
+    assert out.exit_code == 0 and "0 outcomes differ" in out.output and "rule: exact" in out.output, out.output
+    # ... a subset is batched differently: judged by the noise rule, which one flip of two fails ...
     entry["outcomes"]["gsm8k"]["none"]["gsm8k/1"] = 1.0
     (root / "entries" / "g-alone.json").write_text(json.dumps(entry))
     out = runner.invoke(baselines, ["reproduce", "g-alone", "--limit", "2", "--quiet"])
     assert out.exit_code == 1 and "gsm8k/1: recorded 1.0, now 0.0" in out.output
+    assert "rule: near-tie noise (a subset of the entry)" in out.output and "FAILED" in out.output
+    # ... and on the recording machine a single flip of the whole entry fails the exact rule.
+    out = runner.invoke(baselines, ["reproduce", "g-alone", "--quiet"])
+    assert out.exit_code == 1 and "rule: exact" in out.output and "FAILED" in out.output
 
 
 @pytest.mark.slow

@@ -31,6 +31,12 @@ class Generator(ABC):
         draws sampled tokens on another path than it decodes greedy ones."""
         return self.fingerprint()
 
+    def kernel_facts(self) -> dict:
+        """What of the backend, besides the machine (tl_eval.harness.machine), decides how its kernels round: its
+        build, device and thread count. Recorded with each run; two runs whose facts differ may break near ties
+        differently, so their greedy outputs are compared by the noise rule, not exactly."""
+        return {}
+
     @abstractmethod
     def generate(
         self,

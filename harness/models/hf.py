@@ -120,6 +120,12 @@ class HFGenerator(Generator):
         parts.append(f"dtype={self._resolved_dtype_name()}")
         return "|".join(parts)
 
+    def kernel_facts(self) -> dict:
+        import torch
+
+        return {"backend": "transformers", "torch": torch.__version__, "device": self._resolved_device(),
+                "dtype": self._resolved_dtype_name(), "n_threads": torch.get_num_threads()}
+
     def _resolved_device(self) -> str:
         import torch
 

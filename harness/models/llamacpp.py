@@ -169,6 +169,13 @@ class LlamaCppGenerator(Generator):
             parts.append("decode=batched")
         return "|".join(parts)
 
+    def kernel_facts(self) -> dict:
+        import llama_cpp
+
+        return {"backend": "llama.cpp", "llama_cpp_python": llama_cpp.__version__,
+                "system_info": llama_cpp.llama_print_system_info().decode().strip(" |"),
+                "n_threads": self.n_threads, "n_gpu_layers": self._n_gpu_layers}
+
     def sampled_fingerprint(self) -> str:
         # The batched path draws sampled tokens with its own generator, not llama.cpp's sampler chain: for the same
         # seed they differ from the sequential path's, so their cache entries are kept apart.

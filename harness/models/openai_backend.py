@@ -116,6 +116,9 @@ class OpenAIGenerator(Generator):
         # The model name only: servers of the same model behind different URLs share cache entries.
         return f"openai:{self.model}"
 
+    def kernel_facts(self) -> dict:
+        return {"backend": "openai", "remote": True}  # the servers' machines are not known from here
+
     # -- endpoint health, shared by all requests (call with self._cond held) --------------------
 
     def _backoff(self, fails: int) -> float:

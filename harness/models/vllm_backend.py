@@ -136,6 +136,12 @@ class VLLMGenerator(Generator):
             parts.append(f"lora={_dir_digest(Path(self._lora))}")
         return "|".join(parts)
 
+    def kernel_facts(self) -> dict:
+        from importlib.metadata import version
+
+        return {"backend": "vllm", "vllm": version("vllm"), "dtype": self._kwargs["dtype"],
+                "gpus": _gpu_count()}
+
     def _start(self) -> None:
         if self._llm is not None or self._procs:
             return
