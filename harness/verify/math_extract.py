@@ -28,6 +28,9 @@ _NOT_AN_ANSWER = re.compile(
     r"accurate|confirmed|verified|as\s+follows|below|above|the\s+following|shown|given\s+(?:below|above))\b",
     re.IGNORECASE,
 )
+# Words before "answer" that make the phrase a check of the answer, not a statement of it.
+_NOT_OWN_ANSWER = re.compile(r"\b(?:our|my|your|their|this|check|checking|verify|verifying|confirm|confirming)\s+$",
+                             re.IGNORECASE)
 # A line that starts a new problem: the model ran on into a few-shot style continuation.
 _NEW_QUESTION = re.compile(
     r"^[ \t]*(?:#+[ \t]*)?(?:\*\*)?(?:question|problem|exercise|q)[ \t]*\d*[ \t]*(?:\*\*)?[ \t]*[:.]",
@@ -36,7 +39,7 @@ _NEW_QUESTION = re.compile(
 _BOXED = re.compile(r"\\(?:boxed|fbox)\b")
 # "The answer is X", "the final answer is X", "Final Answer: X", "**Final Answer:** X", "answer is: X", "Answer: X".
 _ANSWER_PHRASE = re.compile(
-    r"\b(?:the\s+)?(?:final\s+|correct\s+)?answer\s*\**\s*(?:is\b\s*:?|:)\s*\**\s*([^\n]*)",
+    r"\b(?:the\s+)?(?:final\s+|correct\s+)?answer\s*\**\s*(?:is\b\s*:?|:)\s*\**\s*(?=([^\n]*))",
     re.IGNORECASE,
 )
 # A sentence ends at a period, `!` or `?` followed by whitespace or the end (a decimal point is not one).
@@ -100,7 +103,7 @@ _QUALIFIER = re.compile(
     re.IGNORECASE,
 )
 # What may follow a quantity that is the whole answer: nothing, a bracket, or a clause of prose.
-_ANSWER_ENDS = re.compile(r"\s*(?:$|[,;:(\u2014\u2013]|(?:because|since|which|as|so|for|in|per|each|altogether)\b)", re.I)
+_ANSWER_ENDS = re.compile(r"\s*(?:$|[,;(\u2014\u2013]|:(?!\d)|(?:because|since|which|as|so|for|in|per|each|altogether)\b)", re.I)
 _LIST_GOES_ON = re.compile(r"\s*,\s*(?:and\s+|or\s+)?(?:[-\u2212$\\\d]|[A-Za-z]\s*=)")
 _PROSE_AFTER = re.compile(r"\s+[^\W\d_]{2,}\b")  # "I think", "a lot": a lone letter before a word is prose
 
@@ -149,6 +152,8 @@ def _final_answers(text: str) -> list[tuple[int, str]]:
         if content is not None and content.strip() and _committed(text, match.start()):
             found.append((match.start(), content.strip()))
     for match in _ANSWER_PHRASE.finditer(text):
+        if _NOT_OWN_ANSWER.search(text, max(0, match.start() - 24), match.start()):
+            continue  # "We may check our answer: ...": a check, not the answer
         answer = _answer_after_phrase(text, match)
         if answer and _committed(text, match.start()):
             found.append((match.start(), answer))
@@ -158,8 +163,8 @@ def _final_answers(text: str) -> list[tuple[int, str]]:
 def _answer_after_phrase(text: str, match: re.Match) -> str | None:
     rest = match.group(1)
     # "Final Answer: The final answer is 5." nests one phrase in another: the inner one holds the answer.
-    while inner := list(_ANSWER_PHRASE.finditer(rest)):
-        rest = inner[-1].group(1)
+    while inner := _ANSWER_PHRASE.match(rest.strip(" *")):
+        rest = inner.group(1)
     if rest.strip().strip("*").strip() in ("", "$$", "\\[", "$"):
         rest = _display_after(text, match.end(1) - len(rest) if rest else match.end())  # "is:" then display math
     if _NOT_AN_ANSWER.match(rest):
@@ -201,23 +206,53 @@ def _before_new_question(text: str) -> str:
 
 
 def extract_flexible(text: str) -> str | None:
-    """The last number in the text, normalised: no thousands separators, no `$`, `%` dropped, e.g. `-3/4`."""
-    last = None
-    for last in _NUMBER_TOKEN.finditer(text):
-        pass
-    if last is None:
+    """The last number in the text, normalised: no thousands separators, no `$`, `%` dropped, e.g. `-3/4`.
+
+    The last number is read as the whole quantity it belongs to ("3 and a half" is 3.5, "2 1/2" is 2.5,
+    "2 pi" is `2\\pi`) and the whole set it is an element of (`\\{0, 3\\}`, so an extra root is not
+    a pass); text after a new question the model went on to write is not read.
+    """
+    text = _before_new_question(text)
+    tokens = list(_NUMBER_TOKEN.finditer(text))
+    if not tokens:
         return None
-    sign = "-" if last.group("sign") else ""
-    if last.group("fnum") is not None or last.group("fnum1") is not None:
-        num = last.group("fnum") or last.group("fnum1")
-        den = last.group("fden") or last.group("fden1")
+    last = tokens[-1]
+    group = _enclosing_set(text, last.start(), last.end())
+    if group is not None:
+        return group
+    for token in tokens[-2:]:  # the one before the last may begin a mixed number ("2 1/2")
+        quantity = read_quantity(text, token.start())
+        reads_more = quantity is not None and (quantity.end > last.end() or (
+            token is not last and quantity.end >= last.end()))
+        if reads_more and (quantity.decimal is None or quantity.pi):
+            return quantity.latex().replace("\\%", "")
+    return _token_text(last)
+
+
+def _token_text(token: re.Match) -> str:
+    sign = "-" if token.group("sign") else ""
+    if token.group("fnum") is not None or token.group("fnum1") is not None:
+        num = token.group("fnum") or token.group("fnum1")
+        den = token.group("fden") or token.group("fden1")
         if num.startswith("-"):
             sign, num = ("" if sign else "-"), num[1:]
         return f"{sign}{num}/{den}"
-    number = last.group("num").replace(",", "")
-    if last.group("den") is not None:
-        number += "/" + last.group("den")
+    number = token.group("num").replace(",", "")
+    if token.group("den") is not None:
+        number += "/" + token.group("den")
     return sign + number
+
+
+def _enclosing_set(text: str, start: int, end: int) -> str | None:
+    """`\\{...\\}` around text[start:end] when it lists several elements, else None."""
+    opener = text.rfind("\\{", 0, start)
+    if opener < 0 or "\\}" in text[opener:start]:
+        return None
+    closer = text.find("\\}", end)
+    if closer < 0 or "\\{" in text[end:closer]:
+        return None
+    content = text[opener + 2 : closer]
+    return f"\\{{{content.strip()}\\}}" if "," in content else None
 
 
 def last_boxed(text: str) -> str | None:
@@ -426,15 +461,13 @@ def _word_kind(w: str) -> str | None:
 
 def _follows(last: str | None, kind: str, w: str) -> bool:
     """Whether a number word of `kind` continues a number whose previous word was of kind `last`."""
-    if last is None:
-        return kind in ("unit", "teen", "tens")  # "hundred" alone is not a number here
     if kind in ("unit", "teen", "tens"):
         if last == "tens":
             return kind == "unit" and _WORD_VALUES[w] > 0  # "twenty five", not "twenty twelve"
-        return last in ("hundred", "scale")  # "five twenty" is two numbers
+        return last in (None, "hundred", "scale")  # "five twenty" is two numbers
     if kind == "hundred":
-        return last in ("unit", "teen", "tens") and last != "scale"
-    return last != "scale" or False  # "two thousand million" is not read
+        return last in ("unit", "teen", "tens")  # "hundred" alone is not read as 100
+    return kind == "scale" and last in ("unit", "teen", "tens", "hundred")
 
 
 def _read_fraction_tail(text: str, pos: int, whole: Fraction) -> tuple[Fraction, int] | None:
@@ -481,6 +514,7 @@ _REPEATING = re.compile(
 )
 # "30 (18 + 12)": a number followed by the arithmetic that produced it, not a product.
 _WORKING = re.compile(r"(?P<n>[-\u2212]?[\d.,]+)\s+\((?P<w>[\d\s.,+\-*/×÷=\u2212]+)\)")
+_EMPTY_SET = re.compile(r"\\varnothing\b|\\\{\s*\\\}")
 _IMAGINARY = re.compile(r"\\(?:mathrm|text|textrm|mathit|textit)\s*\{\s*i\s*\}|\\imath\b")
 _UNIT_WORD = re.compile(r"\s*(?:\\(?:text|mathrm|textrm|mbox)\s*\{\s*([A-Za-z]+\.?(?:\s+[A-Za-z]+\.?)*)\s*\}|([A-Za-z]{2,})\b\.?)")
 
@@ -494,6 +528,7 @@ def read_answer(answer: str) -> str:
     """
     s = _unwrap_span(answer.strip().strip("*").strip()).replace(_MINUS, "-").replace("π", "\\pi")
     s = _IMAGINARY.sub("i", s)
+    s = _EMPTY_SET.sub(r"\\emptyset", s)
     option = _OPTION.fullmatch(s)
     if option and option.group("value"):
         s = option.group("value").strip()
@@ -612,6 +647,9 @@ def _quantity_phrase(sentence: str) -> str | None:
         return None
     lead = _LEAD_IN.match(sentence)
     start = lead.end() if lead else 0
+    clock = _CLOCK.match(sentence, start)
+    if clock and _ANSWER_ENDS.match(sentence, clock.end()):
+        return sentence[start : clock.end()]  # "2:30 PM": a time, read with its am/pm
     quantity = read_quantity(sentence, start)
     if quantity is None:
         return None

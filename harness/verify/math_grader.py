@@ -505,9 +505,9 @@ class MathGrader:
             if gold is None or not str(gold).strip():
                 raise DataError(f"math item {i} has no gold answer", "give every math problem an `answer`")
         golds = [str(g).strip() for g in golds]
-        pairs = [(read_answer(g), read_answer(c)) for g, c in zip(golds, chosen) if c is not None]
         with self._lock:
-            mv = self._math_verify([p for p in pairs if label_match(p[1], p[0]) is None])
+            mv = self._math_verify([(read_answer(g), read_answer(c)) for g, c in zip(golds, chosen)
+                                    if c is not None and label_match(c, g) is None])
         verdicts = []
         for gold, answer, (strict, flexible) in zip(golds, chosen, extractions):
             details = {
@@ -524,7 +524,7 @@ class MathGrader:
                 continue
             read_pred, read_gold = read_answer(answer), read_answer(gold)
             details["answer_read"] = read_pred
-            label = label_match(read_pred, read_gold)
+            label = label_match(answer, gold)
             if label is not None:  # a time or an option letter: no arithmetic comparison applies
                 details["exact_match"] = label
                 verdicts.append(Verdict("pass" if label else "fail", details=details))
