@@ -378,3 +378,15 @@ def test_selfcheck_full_sets():
         _selfcheck_gsm8k(g, gsm8k)
         _selfcheck_math500(g, math500)
         assert g.counts["timeouts"] == 0 and g.counts["errors"] == 0
+
+
+def test_strict_match_pipeline_is_lm_evals_rule():
+    # lm-eval's strict-match takes the first `#### N`, even a heading's number or a retracted answer.
+    text = "#### 3. Total\n3 + 4 = 7\n#### 7\nWait, the answer is 8."
+    assert extract_answer(text, "strict-match") == "3."
+    assert extract_answer(text, "strict") == "8"
+    assert extract_answer("The answer is 12.", "strict-match") is None
+    with MathGrader(pipeline="strict-match") as g:
+        v = g.grade(["#### 1,000 dollars\n#### 5", "#### 40\nThe answer is 36."], ["1000", "36"])
+    assert [x.status for x in v] == ["pass", "fail"]
+    assert v[0].details["pipeline"] == "strict-match"

@@ -8,7 +8,11 @@ from fractions import Fraction
 
 from tl_eval.harness.errors import ConfigError, DataError
 
-PIPELINES = ("strict", "flexible")
+PIPELINES = ("strict", "flexible", "strict-match")
+# lm-eval's gsm8k `strict-match` filter, asked for by name: the first `#### N` (digits, `.`, `,`, a sign),
+# wherever it stands, headings and later corrections notwithstanding. Its documented regex, not its code:
+# lm-eval is an optional extra.
+_LM_EVAL_STRICT_MATCH = re.compile(r"#### (\-?[0-9\.\,]+)")
 
 # --- strict markers -------------------------------------------------------------------------------------
 
@@ -122,7 +126,15 @@ def extract_answer(text: str, pipeline: str) -> str | None:
     check_pipeline(pipeline)
     if text is None:
         return None
+    if pipeline == "strict-match":
+        return extract_strict_match(text)
     return extract_strict(text) if pipeline == "strict" else extract_flexible(text)
+
+
+def extract_strict_match(text: str) -> str | None:
+    """lm-eval's gsm8k `strict-match`: the number after the first `#### ` of the text, as written."""
+    match = _LM_EVAL_STRICT_MATCH.search(text)
+    return match.group(1).strip() if match else None
 
 
 def extract_strict(text: str) -> str | None:

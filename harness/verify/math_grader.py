@@ -491,7 +491,8 @@ class MathGrader:
         if len(outputs) != len(golds):
             raise ValueError(f"{len(outputs)} outputs but {len(golds)} gold answers")
         extractions = [(extract_strict(o or ""), extract_flexible(o or "")) for o in outputs]
-        chosen = [s if self.pipeline == "strict" else f for s, f in extractions]
+        chosen = [extract_answer(o or "", self.pipeline) if self.pipeline not in ("strict", "flexible")
+                  else s if self.pipeline == "strict" else f for o, (s, f) in zip(outputs, extractions)]
         return self._grade(chosen, golds, extractions, self.pipeline)
 
     def grade_answers(self, answers: Sequence[str | None], golds: Sequence[str]) -> list[Verdict]:
