@@ -16,6 +16,7 @@ from tl_eval.harness.config import (DEFAULT_FROZEN, NUMERIC_RULES, PLANNER_FORMA
                                     check_numbers, default_data_dir)
 from tl_eval.harness.errors import ConfigError, DataError, TLEvalError, fail
 from tl_eval.harness.jsonl import read_jsonl
+from tl_eval.harness.verify.math_extract import PIPELINES
 from tl_eval.harness.writes import atomic_write_text
 
 # YAML key (a long flag name with `_` or `-`, or the parameter's own name) -> click parameter name: the
@@ -131,8 +132,9 @@ class PluginGroup(click.Group):
 @_run_option("--cache", "cache_path", metavar="PATH", help="Generation cache (SQLite); default "
              "$TL_EVAL_CACHE/generations.sqlite or ~/.cache/tl-eval/generations.sqlite.")
 @_run_option("--no-cache", is_flag=True, help="Keep the cache in memory only (no resume).")
-@_run_option("--math-pipeline", type=click.Choice(["strict", "flexible"]), default=_V.math_pipeline, show_default=True,
-             help="Answer extraction for math tasks.")
+@_run_option("--math-pipeline", type=click.Choice(list(PIPELINES)), default=_V.math_pipeline, show_default=True,
+             help="Answer extraction for math tasks: strict (the last answer the model commits to), flexible (also "
+                  "the last number), strict-match (lm-eval's gsm8k filter: the first '#### N'); docs/math-and-metrics.md.")
 @_run_option("--grader-timeout", type=float, default=_V.grader_timeout_s, show_default=True, help="Seconds per math-verify check.")
 @_run_option("--sandbox-tier", type=click.Choice(["auto", "bwrap", "unshare", "seccomp", "none"]), default="auto",
              show_default=True, envvar="TL_EVAL_SANDBOX_TIER", help="Isolation for code execution.")
@@ -313,7 +315,8 @@ def _lookup(problems, task_id) -> object | None:
 @click.option("--sandbox-tier", type=click.Choice(["auto", "bwrap", "unshare", "seccomp", "none"]), default="auto",
               envvar="TL_EVAL_SANDBOX_TIER")
 @click.option("--allow-unsandboxed", is_flag=True)
-@click.option("--math-pipeline", type=click.Choice(["strict", "flexible"]), default="strict")
+@click.option("--math-pipeline", type=click.Choice(list(PIPELINES)), default="strict", show_default=True,
+              help="Answer extraction for math tasks (as for an evaluation).")
 def verify_cmd(task_name, samples, out, k_values, data_dir, sandbox_tier, allow_unsandboxed, math_pipeline) -> None:
     """Grade pre-generated outputs without any model (evalplus samples schema) and print pass@k."""
     import numpy as np
