@@ -141,8 +141,8 @@ def report(rows: list[dict], rulings: dict, show_text: int) -> dict:
             counts["ruled"] += 1
             right = ruling["right"] == "pass"
             for g in GRADERS:
-                counts["right_on_disagreements"][g] += r["verdicts"][g] is right
-            if r["verdicts"]["tl-strict"] is not right:
+                counts["right_on_disagreements"][g] += bool(r["verdicts"][g]) == right  # numpy bools: not `is`
+            if bool(r["verdicts"]["tl-strict"]) != right:
                 counts["tl_wrong"].append(key)
             print(f"    ruling: {ruling['right']} ({ruling.get('note', '')})")
         else:
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             regrade(rows, args.entry)
         all_rows += rows
     if args.json:
-        args.json.write_text(json.dumps(all_rows, indent=1))
+        args.json.write_text(json.dumps(all_rows, indent=1, default=bool))  # numpy bools from the graders
     return 0
 
 
