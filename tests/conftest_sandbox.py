@@ -24,6 +24,8 @@ def sandbox_processes() -> list[int]:
     """Host pids under this test process's sandbox uids: empty whenever no verify() call is in flight.
 
     Only this process's block of uids counts: other test sessions on the machine run sandboxes of their own.
+    Zombies do not count: in the tiers with a PID namespace per job the last job's first process, dead and with
+    every other process of its namespace gone, stays a zombie until the zygote's next fork reaps it.
     """
     low = UID_BASE + (os.getpid() % 4_000_000) * 256
     pids = []
@@ -34,7 +36,8 @@ def sandbox_processes() -> list[int]:
             except OSError:
                 continue
             uid = int(next(l for l in status.splitlines() if l.startswith("Uid:")).split()[1])
-            if low <= uid < low + 256:
+            state = next((l.split()[1] for l in status.splitlines() if l.startswith("State:")), "?")
+            if low <= uid < low + 256 and state != "Z":
                 pids.append(int(entry))
     return pids
 

@@ -112,7 +112,11 @@ def search():
                     found.append("/proc/self/" + entry)
         except OSError:
             pass
-    for pid in os.listdir("/proc") if os.path.isdir("/proc") else []:
+    try:
+        pids = os.listdir("/proc")
+    except OSError:  # hidden from every job (Landlock): what it cannot list it cannot read either
+        pids = []
+    for pid in pids:
         if pid.isdigit():
             for entry in ("cmdline", "environ", "mem"):
                 try:

@@ -1,6 +1,9 @@
 """What a confined child may read: the standard library (never site-packages), the shared libraries extension
-modules load, a few device and loader files, and its own /proc. Everything else on disk, benchmark data, the
-project checkout, run directories, caches and home directories among them, is outside the allowlist.
+modules load, a few device and loader files. Everything else on disk, benchmark data, the project checkout, run
+directories, caches and home directories among them, is outside the allowlist; so is `/proc`. Through /proc a job
+would read the counters of processes it does not own (the zygote's page faults of reaped children, the host's
+fork count in /proc/stat, its memory and interrupt statistics), and each lookup there numbers a new inode from a
+counter the whole host shares, which a later job could read back.
 
 Computed by the worker, inside its tier's view of the file system, and enforced with Landlock in every tier that
 has it; bwrap additionally mounts only these trees (`tiers.bwrap_prefix`).
@@ -29,7 +32,7 @@ def lib_dirs() -> list[str]:
     return dirs
 
 
-def readable(with_proc: bool) -> tuple[list[str], list[str]]:
+def readable() -> tuple[list[str], list[str]]:
     """(paths readable with everything beneath, directories only listable): for `landlock.make_ruleset`.
 
     The stdlib directory itself must be listable (the import system lists it to find modules), which lists its
@@ -40,6 +43,4 @@ def readable(with_proc: bool) -> tuple[list[str], list[str]]:
     base_lib = os.path.dirname(std)
     full += [os.path.join(base_lib, e) for e in sorted(os.listdir(base_lib)) if e.startswith("libpython")]
     full += lib_dirs() + list(FILES) + list(SHARED)
-    if with_proc:
-        full.append("/proc")
     return full, [std]

@@ -6,17 +6,20 @@ the pass marker. The child can end a test early (exit, crash, hang) but every su
 
 from __future__ import annotations
 
+import _socket
 import builtins
 import os
 import select
+import struct
 import signal
 import time
 import traceback
 
 from . import codec
-from .protocol import FrameError, FrameReader, write_frame
+from .protocol import REPLY_CONTAINERS, REPLY_MAX, FrameError, FrameReader, FrameTooLarge, write_frame
 
 EXCERPT = 2000
+_FD_SIZE = struct.calcsize("i")
 
 
 class Stop(BaseException):
@@ -41,13 +44,20 @@ class CandidateError(Exception):
 
 class ChildLink:
     """The worker's end of the pipes to one child (which serves every test of one job), with the current test's
-    wall deadline and output cap."""
+    wall deadline and output cap.
 
-    def __init__(self, pid: int, req_w: int, resp_r: int, out_r: int, setup_r: int, output_bytes: int):
-        self.pid, self.req_w, self.resp_r, self.out_r, self.setup_r = pid, req_w, resp_r, out_r, setup_r
+    `setup` is a socket on which the child reports, before any candidate code runs, its pidfd (fresh-namespace
+    tiers) and then that its confinement is complete. Replies are bounded (`protocol.REPLY_MAX` bytes and
+    `REPLY_CONTAINERS` containers) so that what the worker decodes, not the child, sets the worker's memory."""
+
+    def __init__(self, pid: int | None, req_w: int, resp_r: int, out_r: int, setup: _socket.socket,
+                 output_bytes: int):
+        self.pid, self.req_w, self.resp_r, self.out_r, self.setup = pid, req_w, resp_r, out_r, setup
         self.output_bytes = output_bytes
         self.deadline = 0.0
-        self.reader = FrameReader()
+        self.reader = FrameReader(REPLY_MAX, REPLY_CONTAINERS)
+        self.pidfd: int | None = None
+        self._setup_eof = False
         self.output = bytearray()
         self.output_total = 0
         self.calls = 0
@@ -64,14 +74,42 @@ class ChildLink:
         self.output = bytearray()
         self.output_total = 0
 
+    def _read_setup(self, timeout: float | None = None) -> bool:
+        """Take one report from the setup socket; False when none is there (within `timeout`) or it has closed."""
+        if self._setup_eof:
+            return False
+        if timeout is not None and not select.select([self.setup], [], [], timeout)[0]:
+            return False
+        try:
+            data, anc, _, _ = self.setup.recvmsg(16, _socket.CMSG_SPACE(4 * _FD_SIZE))
+        except (BlockingIOError, InterruptedError):
+            return False
+        fds = [fd for level, kind, blob in anc if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS
+               for fd in struct.unpack(f"{len(blob) // _FD_SIZE}i", blob[: len(blob) - len(blob) % _FD_SIZE])]
+        if data == b"p" and len(fds) == 1 and self.pidfd is None:
+            self.pidfd = fds.pop()
+        elif data == b"1":
+            self._confined = True
+        elif not data:
+            self._setup_eof = True
+        for fd in fds:
+            os.close(fd)
+        return bool(data)
+
     def confined(self) -> bool:
         """Whether the child reported its confinement complete (it does so before any candidate code runs)."""
-        if not self._confined:
-            try:
-                self._confined = os.read(self.setup_r, 1) == b"1"
-            except BlockingIOError:
-                pass
+        while not self._confined and self._read_setup():
+            pass
         return self._confined
+
+    def take_pidfd(self, timeout: float) -> int | None:
+        """The child's pidfd, waiting for it if the child has not sent it yet; None if it never will."""
+        while self.pidfd is None and self._read_setup(timeout):
+            pass
+        if self.pidfd is None and not self._setup_eof:
+            raise TimeoutError("the child sent no pidfd")
+        pidfd, self.pidfd = self.pidfd, None
+        return pidfd
 
     def ensure_loaded(self) -> None:
         """Return once the child reports the program ready; else raise LoadFailed or Stop (again on every call).
@@ -120,6 +158,8 @@ class ChildLink:
         while True:
             try:
                 frame = self.reader.next_frame()
+            except FrameTooLarge as e:
+                raise Stop("fail", f"the return value is too large to judge: {e}", self.stderr_excerpt())
             except FrameError as e:
                 raise Stop("fail", f"the program corrupted its reply channel: {e}", self.stderr_excerpt())
             if frame is not None:

@@ -15,7 +15,12 @@ TIERS = ("bwrap", "unshare", "seccomp", "none")
 AUTO_ORDER = ("bwrap", "unshare", "seccomp")
 TIER_ENV = "TL_EVAL_SANDBOX_TIER"
 ALLOW_ENV = "TL_EVAL_ALLOW_UNSANDBOXED"
-BWRAP_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER")
+# CAP_SYS_ADMIN: the zygote makes a PID namespace per job and each child a mount namespace and tmpfs of its own;
+# the worker drops it once the zygote is forked, and a child loses every capability when it changes uid.
+BWRAP_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SYS_ADMIN")
+# Tiers where every job gets a PID namespace, a mount namespace and a tmpfs of its own: nothing one job can set
+# is observable by the next (docs/sandbox.md, "Threat model").
+FRESH_TIERS = ("bwrap", "unshare")
 
 
 def requested_tier(tier: str) -> str:
@@ -135,6 +140,7 @@ def worker_argv(tier: str, uid: int | None, jobs_root: str = BWRAP_JOBS, disk_mb
     root = os.geteuid() == 0
     config = {"tier": tier, "uid": uid if (root and tier != "none") else None,
               "landlock": tier != "none", "seccomp": tier != "none", "pidns": tier in ("bwrap", "unshare"),
+              "fresh": tier in FRESH_TIERS,
               "jobs_root": BWRAP_JOBS if tier == "bwrap" else jobs_root, "disk_mb": disk_mb}
     if cgroup_fds is not None:
         config["cgroup_fd"], config["oom_fd"] = cgroup_fds
@@ -168,6 +174,8 @@ def check_probe(tier: str, hello: dict) -> list[str]:
         problems.append(f"child keeps capabilities {child.get('cap_eff')}")
     if tier == "seccomp" and not hello.get("seccomp"):
         problems.append("seccomp filter unavailable")
+    if tier in FRESH_TIERS and (not hello.get("fresh_namespaces") or child.get("pid") != 1):
+        problems.append("the job is not the first process of a PID namespace of its own")
     return problems
 
 
@@ -195,7 +203,9 @@ def isolation(tier: str, hello: dict) -> dict:
     return {"tier": tier, "answer_key_unreachable_in_memory": bool(hello.get("zygote")),
             "filesystem_allowlist": bool(child.get("fs_allowlist")), "private_uid": hello.get("uid") is not None,
             "memory_limit": "job cgroup" if hello.get("memory_cgroup") else "per process",
-            "job_dir_size_limit": bool(hello.get("disk_limit")), "namespaces": tier in ("bwrap", "unshare")}
+            "job_dir_size_limit": bool(hello.get("disk_limit")), "namespaces": tier in ("bwrap", "unshare"),
+            "jobs_independent": bool(hello.get("fresh_namespaces")) and child.get("pid") == 1,
+            "proc_hidden": bool(child.get("proc_hidden"))}
 
 
 def isolation_gaps(tier: str, hello: dict) -> list[str]:
@@ -210,4 +220,7 @@ def isolation_gaps(tier: str, hello: dict) -> list[str]:
                     "memory_mb each)")
     if not iso["job_dir_size_limit"]:
         gaps.append("the job directory has no size limit (only the per-file limit)")
+    if not iso["jobs_independent"]:
+        gaps.append("no namespaces per job: a job can pass information to later jobs through host pid numbers and "
+                    "the job directory's inode numbers, so verdicts may depend on what ran before")
     return gaps

@@ -7,18 +7,20 @@ forks at start-up, before the first job: no child ever holds what a job brought 
 
 from __future__ import annotations
 
+import _socket
 import ctypes
 import functools
 import gc
 import json
 import math
 import os
+import select
 import signal
 import sys
 import time
 
 from . import allowlist, judge, landlock, seccomp
-from .confine import NPROC_WITHOUT_CGROUP, ChildLimits
+from .confine import JOB_DIR, NPROC_WITHOUT_CGROUP, ChildLimits
 from .protocol import FrameReader, read_frame_blocking, write_frame
 from .zygote import Unhealthy, ZygoteLink
 
@@ -70,16 +72,26 @@ def probe():
         fs_allowlist = False
     except OSError:
         fs_allowlist = True
+    import ctypes
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)
+    data = (ctypes.c_uint32 * 6)()
+    libc = ctypes.CDLL(None)
+    cap_eff = "%016x" % (data[0] | data[3] << 32) if libc.capget(header, data) == 0 else "unreadable"
     try:
-        cap_eff = [l.split()[1] for l in open("/proc/self/status") if l.startswith("CapEff")][0]
+        os.listdir("/proc")
+        proc_hidden = False
     except OSError:
-        cap_eff = "unreadable"
+        proc_hidden = True
     return {"uid": os.getuid(), "socket_blocked": sock, "root_write_blocked": write_blocked, "cap_eff": cap_eff,
-            "stdlib_readable": stdlib_readable, "fs_allowlist": fs_allowlist}
+            "stdlib_readable": stdlib_readable, "fs_allowlist": fs_allowlist, "proc_hidden": proc_hidden,
+            "pid": os.getpid()}
 '''
 
 _PR_SET_DUMPABLE = 4
 _MS_NOSUID, _MS_NODEV = 2, 4
+_CAP_SYS_ADMIN = 21
+_SYS_PIDFD_SEND_SIGNAL = 424
+REAP_TIMEOUT_S = 10.0
 
 
 @functools.lru_cache(maxsize=64)  # small: every cached object is copied into each fork
@@ -93,6 +105,7 @@ class Worker:
         self.uid = config.get("uid")
         self.tier = config.get("tier", "?")
         self.pidns = bool(config.get("pidns"))
+        self.fresh = bool(config.get("fresh"))
         self.preload = config.get("preload", "lean")
         if self.uid is not None and os.geteuid() != 0:
             self.uid = None  # only root can drop to another uid; the host's probe reports this
@@ -101,37 +114,53 @@ class Worker:
         self.disk_limit = _prepare_jobs_root(self.jobs_root, config, self.uid is not None)
         ruleset = None
         if config.get("landlock") and landlock.abi_version() > 0:
-            # /proc only with a private uid: a child that keeps the worker's uid could read the worker's memory.
-            readable, listable = allowlist.readable(with_proc=self.uid is not None)
+            readable, listable = allowlist.readable()
             ruleset = landlock.make_ruleset([self.jobs_root], readable, listable)
             os.set_inheritable(ruleset, False)
         self.landlock = ruleset is not None
-        cgroup_fd, oom_fd = config.get("cgroup_fd"), config.get("oom_fd")
+        cgroup_fd, self.oom_fd = config.get("cgroup_fd"), config.get("oom_fd")
         self.cgroup = cgroup_fd is not None
         self.seccomp = bool(config.get("seccomp")) and seccomp.supported()
-        ownership = None
+        child_filter = None
         if self.seccomp:
-            # On the worker itself, once: the zygote and children inherit it, which spares each child loading it.
-            # The worker needs none of the calls it denies (sockets, ptrace, mounts, namespaces, SysV IPC, ...).
-            seccomp.Filter().install()
-            if self.uid is None:
-                ownership = seccomp.Filter(ownership=True)
-        self.zygote = ZygoteLink(config, ruleset, cgroup_fd, oom_fd, ownership, close_in_zygote)
+            # On the worker itself, once: the zygote and children inherit it, which spares each child loading the
+            # whole list. The worker needs none of the calls it denies (sockets, ptrace, SysV IPC, ...); each child
+            # adds the short rest (namespace set-up, which the zygote and the child itself still need, and the
+            # calls that make kernel objects numbered in sequence).
+            seccomp.Filter(seccomp.base_names(self.fresh), base=True).install()
+            child_filter = seccomp.Filter(seccomp.child_names(self.fresh, ownership=self.uid is None))
+        own = [self.oom_fd] if self.oom_fd is not None else []
+        self.zygote = ZygoteLink(config, ruleset, cgroup_fd, child_filter, close_in_zygote + own)
         for fd in (ruleset, cgroup_fd):  # the zygote holds them now
             if fd is not None:
                 os.close(fd)
-        self.oom_seen = 0
+        if self.fresh:
+            # Only the zygote and the children (before their candidate code) make namespaces and mounts.
+            _drop_capability(_CAP_SYS_ADMIN)
+            if self.seccomp:
+                seccomp.Filter(seccomp.NAMESPACE_SETUP).install()
+        self.oom_seen = self.oom_kills()
         # Trusted data (tests, references) arrives from now on: no process may read this one's memory.
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
         judge.install_alarm()
 
     # --- the child ---------------------------------------------------------------------------------------
+    def oom_kills(self) -> int:
+        """The job cgroup's OOM kills so far (read here, never in the zygote: children inherit its memory)."""
+        if self.oom_fd is None:
+            return 0
+        for line in os.pread(self.oom_fd, 4096, 0).decode().splitlines():
+            if line.startswith("oom_kill "):
+                return int(line.split()[1])
+        return 0
+
     def spawn(self, solution: str, entry_point: str, cpu_s: int, limits: dict) -> judge.ChildLink:
         """Have the zygote fork the child that confines itself; send it the program to run."""
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         out_r, out_w = os.pipe()
-        setup_r, setup_w = os.pipe()
+        setup_sock, child_setup = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0)
+        setup_w = child_setup.detach()
         child_limits = ChildLimits(memory_mb=int(limits["memory_mb"]), file_size_mb=int(limits["file_size_mb"]),
                                    cpu_s=cpu_s, nproc=32 if self.cgroup else NPROC_WITHOUT_CGROUP)
         try:
@@ -139,8 +168,8 @@ class Worker:
         finally:
             for fd in (req_r, resp_w, out_w, setup_w):
                 os.close(fd)
-        os.set_blocking(setup_r, False)
-        link = judge.ChildLink(pid, req_w, resp_r, out_r, setup_r, int(limits["output_bytes"]))
+        setup_sock.setblocking(False)
+        link = judge.ChildLink(pid, req_w, resp_r, out_r, setup_sock, int(limits["output_bytes"]))
         try:
             write_frame(req_w, {"solution": solution, "entry_point": entry_point})
         except BrokenPipeError:
@@ -148,13 +177,22 @@ class Worker:
         return link
 
     def finish(self, link: judge.ChildLink) -> tuple[int | None, bool]:
-        """Close the pipes; the zygote kills the child and every descendant and empties the job root.
+        """Close the pipes, kill the child and every descendant, and wait until all are gone.
 
-        Returns the child's wait status and whether the job's memory cgroup killed something."""
-        for fd in (link.req_w, link.resp_r, link.out_r, link.setup_r):
+        With fresh namespaces the worker does it through the child's pidfd (the job's PID namespace dies with
+        its first process, and its mount namespace and tmpfs with the last); otherwise the zygote kills by uid,
+        reaps as subreaper and empties the job root. Returns the child's wait status where known and whether
+        the job's memory cgroup killed something."""
+        for fd in (link.req_w, link.resp_r, link.out_r):
             if fd >= 0:
                 os.close(fd)
-        status, oom = self.zygote.finish(link.pid)
+        status = None
+        if self.fresh:
+            _kill_and_wait(link)
+        else:
+            link.setup.close()
+            status = self.zygote.finish(link.pid)
+        oom = self.oom_kills()
         killed = oom > self.oom_seen
         self.oom_seen = oom
         return status, killed
@@ -225,10 +263,50 @@ class Worker:
             raise RuntimeError(f"probe child failed: {e.outcome}") from None
         finally:
             self.finish(link)
-        return {"tier": self.tier, "pid": os.getpid(), "pidns": self.pidns, "landlock": self.landlock,
+        return {"tier": self.tier, "pid": os.getpid(), "pidns": self.pidns, "fresh_namespaces": self.fresh,
+                "landlock": self.landlock,
                 "landlock_abi": landlock.abi_version(), "seccomp": self.seccomp, "uid": self.uid,
                 "preload": self.preload, "zygote": True, "memory_cgroup": self.cgroup, "disk_limit": self.disk_limit,
                 "child": value}
+
+
+def _kill_and_wait(link: judge.ChildLink) -> None:
+    """SIGKILL the job's first process through its pidfd and wait until it has exited: the kernel then has killed
+    and reaped every other process of its PID namespace (zap_pid_namespace runs before the exit is signalled)."""
+    try:
+        pidfd = link.take_pidfd(REAP_TIMEOUT_S)
+    finally:
+        link.setup.close()
+    if pidfd is None:
+        return  # the child ended (or was never made) before it sent its pidfd: it started nothing
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.syscall(_SYS_PIDFD_SEND_SIGNAL, pidfd, signal.SIGKILL, None, 0) != 0 and ctypes.get_errno() != 3:
+            raise Unhealthy(f"pidfd_send_signal failed: errno {ctypes.get_errno()}")
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if not poller.poll(REAP_TIMEOUT_S * 1000):
+            raise Unhealthy(f"the job's processes survived SIGKILL for {REAP_TIMEOUT_S:.0f} s")
+    finally:
+        os.close(pidfd)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+def _drop_capability(cap: int) -> None:
+    """Remove `cap` from this process's effective and permitted sets (the zygote, forked before, keeps it)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3: two 32-bit words per set
+    data = (ctypes.c_uint32 * 6)()
+    if libc.capget(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capget failed")
+    word, bit = divmod(cap, 32)
+    data[3 * word] &= ~(1 << bit)  # effective
+    data[3 * word + 1] &= ~(1 << bit)  # permitted
+    if libc.capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset failed")
 
 
 def _clip(text: str, limit: int = 2000) -> str:
@@ -244,6 +322,11 @@ def _prepare_jobs_root(path: str, config: dict, private_uid: bool) -> bool:
     """
     os.makedirs(path, exist_ok=True)
     limited = config["tier"] == "bwrap"
+    if config.get("fresh"):
+        # The mount point of every job's own tmpfs; nothing is ever written beneath it in the worker's view.
+        os.makedirs(os.path.join(path, JOB_DIR), mode=0o755, exist_ok=True)
+        os.chmod(path, 0o711)
+        return True
     if config["tier"] == "unshare":
         libc = ctypes.CDLL(None, use_errno=True)
         opts = f"size={int(config['disk_mb'])}m,mode=0700".encode()

@@ -4,6 +4,12 @@ A child forked from the worker would inherit everything the worker held: the job
 the compiled-code cache of earlier problems, earlier candidates' programs. Children forked from the zygote inherit
 only the worker's start-up state. The zygote receives nothing of a job but its limits and the child's pipe fds
 (over a Unix socket, SCM_RIGHTS); the worker sends the program to the child itself, on the child's request pipe.
+
+Where the tier gives each job fresh namespaces (bwrap, unshare), the zygote also learns nothing *from* a job, so
+that a child cannot read in the memory it inherits what earlier children did: each child is born as pid 1 of a
+new PID namespace (its descendants die with it), and the zygote forks and reaps it through ctypes without ever
+holding its pid (which counts every process earlier jobs made) or its wait status as a Python object. The child hands the worker a pidfd of itself; the worker
+kills and waits through it, and reads the job cgroup's OOM counter itself.
 """
 
 from __future__ import annotations
@@ -21,11 +27,21 @@ import traceback
 
 from . import cleanup, landlock
 from .child import serve
-from .confine import ChildLimits, confine
+from .confine import JOB_DIR, ChildLimits, confine, mount_job_dir
 
 _MSG_BYTES = 1 << 16
 _PR_SET_PDEATHSIG, _PR_SET_CHILD_SUBREAPER = 1, 36
 _FD_SIZE = struct.calcsize("i")
+_CLONE_NEWPID = 0x20000000
+_SYS_PIDFD_OPEN = 434  # the same number on every architecture
+_LIBC = ctypes.CDLL(None, use_errno=True)
+# fork() through ctypes with no return type: the parent never holds the child's pid as an int. PyDLL keeps the GIL
+# across the call, and the PyOS_* hooks do what os.fork() does around it.
+_FORK = ctypes.PyDLL(None).fork
+_FORK.restype, _FORK.argtypes = None, []
+_PY = ctypes.pythonapi
+_WAITPID = _LIBC.waitpid
+_WAITPID.restype = None
 
 
 class Unhealthy(Exception):
@@ -49,13 +65,16 @@ def recv(sock) -> tuple[dict | None, list[int]]:
 class Zygote:
     """Runs in the zygote process: `spawn` and `finish` requests from the worker, one job at a time."""
 
-    def __init__(self, sock, config: dict, ruleset: int | None, cgroup_fd: int | None, oom_fd: int | None,
-                 ownership_filter):
+    def __init__(self, sock, config: dict, ruleset: int | None, cgroup_fd: int | None, child_filter):
         self.sock = sock
         self.uid = config.get("uid")
         self.jobs_root = config["jobs_root"]
-        self.ruleset, self.cgroup_fd, self.oom_fd = ruleset, cgroup_fd, oom_fd
-        self.ownership_filter = ownership_filter
+        self.fresh = bool(config.get("fresh"))
+        self.disk_mb = int(config.get("disk_mb", 64))
+        self.ruleset, self.cgroup_fd = ruleset, cgroup_fd
+        self.child_filter = child_filter
+        self.own_pidns: int | None = None
+        self.tmpfs_mounted = False
         # With Landlock's signal scoping a child cannot signal the zygote, so the zygote may briefly take the
         # children's uid to kill them all at once; otherwise a helper process does it (one fork more per job).
         self.kill_as_uid = self.uid is not None and landlock.abi_version() >= 6 and config.get("landlock")
@@ -63,7 +82,11 @@ class Zygote:
     def serve_forever(self) -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the worker gone: so is the zygote
-        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans of a job come back here, to be killed
+        if self.fresh:
+            # A job's orphans stay in its PID namespace and die with its first process, which spawn_fresh reaps.
+            self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        else:
+            libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans of a job come back here, to be killed
         if self.cgroup_fd is not None:
             # The zygote joins the job's memory cgroup once, so every child is born in it: moving each child
             # instead costs an RCU grace period per job (~10 ms of latency measured with cgroup v1).
@@ -81,7 +104,9 @@ class Zygote:
                 msg, fds = recv(self.sock)
                 if msg is None:
                     return
-                if msg["op"] == "spawn":
+                if msg["op"] == "spawn" and self.fresh:
+                    self.spawn_fresh(fds, ChildLimits(*msg["limits"]))  # no reply: nothing of the child comes back
+                elif msg["op"] == "spawn":
                     child = self.spawn(fds, ChildLimits(*msg["limits"]))
                     send(self.sock, {"pid": child})
                 elif msg["op"] == "finish":
@@ -92,21 +117,13 @@ class Zygote:
                         send(self.sock, {"error": f"{type(e).__name__}: {e}"[:500]})
                         return
                     child = None
-                    send(self.sock, {"status": status, "oom_kills": self.oom_kills()})
+                    send(self.sock, {"status": status})
         finally:
             if child is not None:
                 try:
                     self.kill_all(child)
                 except BaseException:
                     pass
-
-    def oom_kills(self) -> int:
-        if self.oom_fd is None:
-            return 0
-        for line in os.pread(self.oom_fd, 4096, 0).decode().splitlines():
-            if line.startswith("oom_kill "):
-                return int(line.split()[1])
-        return 0
 
     # --- the child ---------------------------------------------------------------------------------------
     def spawn(self, fds: list[int], limits: ChildLimits) -> int:
@@ -117,6 +134,31 @@ class Zygote:
         for fd in fds:
             os.close(fd)
         return pid
+
+    def spawn_fresh(self, fds: list[int], limits: ChildLimits) -> None:
+        """Fork the child as pid 1 of a new PID namespace, then point the zygote's next fork back at its own."""
+        sys_flush()
+        # The last job's child: dead (the worker waited for its pidfd), a zombie until now. Reaped through ctypes
+        # with no return value and no status, so neither its pid nor how it ended becomes an object here; reaping
+        # (rather than ignoring SIGCHLD) keeps its CPU time in the zygote's accounting of children.
+        _WAITPID(-1, None, os.WNOHANG)
+        try:
+            mount_job_dir(os.path.join(self.jobs_root, JOB_DIR), self.uid, self.disk_mb, self.tmpfs_mounted)
+        except OSError as e:
+            raise Unhealthy(str(e)) from None
+        self.tmpfs_mounted = True
+        if _LIBC.unshare(_CLONE_NEWPID) != 0:
+            raise Unhealthy(f"unshare(CLONE_NEWPID) failed: errno {ctypes.get_errno()}")
+        _PY.PyOS_BeforeFork()
+        _FORK()
+        if os.getpid() == 1:  # only the new namespace's first process has pid 1; the zygote never does
+            _PY.PyOS_AfterFork_Child()
+            self._child(fds, limits)
+        _PY.PyOS_AfterFork_Parent()
+        if _LIBC.setns(self.own_pidns, _CLONE_NEWPID) != 0:
+            raise Unhealthy(f"setns(CLONE_NEWPID) failed: errno {ctypes.get_errno()}")
+        for fd in fds:
+            os.close(fd)
 
     def _child(self, fds: list[int], limits: ChildLimits) -> None:
         code = 70
@@ -136,7 +178,9 @@ class Zygote:
             for i in range(4):
                 os.dup2(200 + i, 3 + i)
             ruleset = 205 if self.ruleset is not None else None
-            confine(self.jobs_root, self.uid, limits, ruleset, self.ownership_filter)
+            if self.fresh:
+                _send_pidfd(6)
+            confine(self.jobs_root, self.uid, limits, ruleset, self.child_filter, self.fresh)
             os.closerange(200, 200 + len(keep))
             os.write(6, b"1")
             os.close(6)  # closed before any candidate code runs: the candidate cannot fake confinement
@@ -206,6 +250,20 @@ class Zygote:
                     pass
 
 
+def _send_pidfd(setup_fd: int) -> None:
+    """Give the worker a pidfd of this child (pid 1 here), before anything can fail: through it the worker kills
+    the job's namespace and waits until every process of it is gone."""
+    pidfd = _LIBC.syscall(_SYS_PIDFD_OPEN, 1, 0)
+    if pidfd < 0:
+        raise OSError(ctypes.get_errno(), "pidfd_open failed")
+    setup = _socket.socket(fileno=setup_fd)
+    try:
+        setup.sendmsg([b"p"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", pidfd))])
+    finally:
+        setup.detach()
+        os.close(pidfd)
+
+
 def _write_traceback() -> None:
     """The current exception to stderr (the worker's log), best effort: a forked process must reach _exit."""
     try:
@@ -237,8 +295,8 @@ def _children_of(ppid: int) -> list[int]:
 class ZygoteLink:
     """The worker's end: start the zygote (before any job), then spawn and finish children through it."""
 
-    def __init__(self, config: dict, ruleset: int | None, cgroup_fd: int | None, oom_fd: int | None,
-                 ownership_filter, close_in_zygote: list[int]):
+    def __init__(self, config: dict, ruleset: int | None, cgroup_fd: int | None, child_filter,
+                 close_in_zygote: list[int]):
         mine, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0)
         sys_flush()
         pid = os.fork()
@@ -248,7 +306,7 @@ class ZygoteLink:
                 mine.close()
                 for fd in close_in_zygote:
                     os.close(fd)
-                Zygote(theirs, config, ruleset, cgroup_fd, oom_fd, ownership_filter).serve_forever()
+                Zygote(theirs, config, ruleset, cgroup_fd, child_filter).serve_forever()
             except BaseException:
                 code = 70
                 _write_traceback()
@@ -256,6 +314,7 @@ class ZygoteLink:
                 os._exit(code)
         theirs.close()
         self.sock, self.pid = mine, pid
+        self.fresh = bool(config.get("fresh"))
 
     def _ask(self, msg: dict, fds: list[int] = ()) -> dict:
         try:
@@ -271,9 +330,17 @@ class ZygoteLink:
             raise Unhealthy(reply["error"])
         return reply
 
-    def spawn(self, fds: list[int], limits: ChildLimits) -> int:
-        return self._ask({"op": "spawn", "limits": list(limits)}, fds)["pid"]
+    def spawn(self, fds: list[int], limits: ChildLimits) -> int | None:
+        """The child's pid, or None with fresh namespaces (the child then sends its pidfd on its setup socket)."""
+        msg = {"op": "spawn", "limits": list(limits)}
+        if not self.fresh:
+            return self._ask(msg, fds)["pid"]
+        try:
+            send(self.sock, msg, fds)
+        except OSError as e:
+            raise Unhealthy(f"the zygote is gone: {e}") from None
+        return None
 
-    def finish(self, pid: int) -> tuple[int | None, int]:
-        reply = self._ask({"op": "finish", "pid": pid})
-        return reply["status"], reply["oom_kills"]
+    def finish(self, pid: int) -> int | None:
+        """Legacy tiers: the zygote kills and reaps the job; the child's wait status."""
+        return self._ask({"op": "finish", "pid": pid})["status"]
