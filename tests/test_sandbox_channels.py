@@ -1,0 +1,239 @@
+"""Verdicts that do not depend on what ran before (issue 29): nothing one job sets is observable by a later job.
+
+Each probe *reads* every channel of this kind we know of (pid numbering, the job directory's inode numbers, the
+parent, /proc, the state it inherits from the zygote's heap) and prints what it saw, then *writes* to the same
+channels an amount that depends on the probe (threads, forked processes, files made and deleted, processes left
+behind, its exit status, memory touched). The same multiset of probes, with legitimate programs between them,
+is judged in two orders and with 1 and 2 workers: every verdict, printed observations included, must be the same.
+Runs in the tiers that claim isolation between jobs (bwrap, unshare); the seccomp tier says it does not.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tl_eval.harness.verify.code import CodeVerifier, SandboxLimits
+from tl_eval.harness.verify.code_job import CodeJob, CodeTest
+from tests.conftest_sandbox import SENTINEL, job
+
+FRESH_TIERS = ["bwrap", "unshare"]
+
+PROBE = '''
+import gc, os, sys, threading, time
+
+def _observe():
+    seen = {"pid": os.getpid(), "ppid": os.getppid()}
+    t = threading.Thread(target=lambda: None)
+    t.start()
+    seen["thread"] = t.native_id
+    t.join()
+    child = os.fork()
+    if child == 0:
+        os._exit(0)
+    os.waitpid(child, 0)
+    seen["child"] = child
+    d = os.environ.get("TMPDIR", ".")
+    seen["dir"] = sorted(os.listdir(d))
+    seen["dir_ino"] = os.stat(d).st_ino
+    with open(os.path.join(d, "probe"), "w") as fh:
+        fh.write("x")
+    seen["file_ino"] = os.stat(os.path.join(d, "probe")).st_ino
+    os.unlink(os.path.join(d, "probe"))
+    for path in ("/proc", "/proc/self/stat", "/proc/stat", "/proc/loadavg", "/proc/1/stat", "/sys/fs/cgroup"):
+        try:
+            with open(path, "rb") as fh:
+                seen[path] = fh.read(200).decode("ascii", "replace")
+        except OSError as e:
+            seen[path] = type(e).__name__
+    # State inherited from the zygote's heap: what its own work for earlier jobs left there. (Not
+    # sys.getallocatedblocks(): it moves by a block or two with how the job's own request bytes arrived, whether
+    # the first call's arguments were already in the pipe with the program, and with the worker's start-up.)
+    seen["gc"] = gc.get_count()
+    seen["id"] = id(object()) % 4096
+    return seen
+
+def _write(k):
+    d = os.environ.get("TMPDIR", ".")
+    for i in range(k * 7):  # files made and deleted: the tmpfs inode counter
+        p = os.path.join(d, f"w{i}")
+        open(p, "w").close()
+        os.unlink(p)
+    open(os.path.join(d, f"left-{k}"), "w").close()
+    threads = [threading.Thread(target=lambda: None) for _ in range(k * 5)]  # the pid counter
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for _ in range(k):
+        if os.fork() == 0:  # a process left behind, in a session of its own
+            os.setsid()
+            time.sleep(60)
+            os._exit(0)
+    junk = [bytearray(1 << 20) for _ in range(k * 8)]  # memory touched (page faults)
+    del junk
+
+def f(k):
+    seen = _observe()
+    print(sorted(seen.items()))
+    _write(k)
+    if k % 2:
+        sys.stdout.flush()
+        os._exit(40 + k)  # the exit status reaches whoever reaps this process
+    return k
+'''
+
+
+def probe(k: int) -> CodeJob:
+    # The test fails on purpose: a failing verdict carries the program's output, so the observations are part of
+    # the verdict that must not change.
+    return job(PROBE, f"assert f({k}) == -1", time_limit_s=10.0)
+
+
+LEGIT = [
+    job("def f(x):\n    return sorted(x)\n", ["assert f([3, 1, 2]) == [1, 2, 3]", "assert f([]) == []"]),
+    job("def f(n):\n    return sum(range(n))\n", "assert f(10) == 45"),
+    job("def f(s):\n    return s[::-1]\n", "assert f('abc') == 'cba'"),
+    SENTINEL,
+]
+
+
+def multiset() -> list[CodeJob]:
+    jobs = [probe(k) for k in range(5)] * 2 + LEGIT * 2
+    random.Random(29).shuffle(jobs)
+    return jobs
+
+
+def outcome(v) -> tuple:
+    return v.status, v.failing_test, v.stderr, v.details.get("reason"), v.details.get("tests_passed")
+
+
+@pytest.fixture(scope="module", params=FRESH_TIERS)
+def tier(request):
+    return request.param
+
+
+def _verify(monkeypatch, tier: str, jobs: list[CodeJob], workers: int) -> list[tuple]:
+    monkeypatch.setenv("TL_EVAL_SANDBOX_TIER", tier)
+    with CodeVerifier(SandboxLimits(workers=workers, memory_mb=512)) as v:
+        assert v.isolation["jobs_independent"], v.isolation
+        return [outcome(x) for x in v.verify(jobs)]
+
+
+def test_order_and_workers_do_not_change_any_verdict(monkeypatch, tier):
+    jobs = multiset()
+    first = _verify(monkeypatch, tier, jobs, 1)
+    backwards = _verify(monkeypatch, tier, jobs[::-1], 1)[::-1]
+    two = _verify(monkeypatch, tier, jobs, 2)
+    for i, (a, b, c) in enumerate(zip(first, backwards, two)):
+        assert a == b == c, (i, a, b, c)
+    # The probes did run and saw a fresh world (not just the same failure three times).
+    seen = first[jobs.index(probe(3))][2]
+    assert "('pid', 1)" in seen and "('ppid', 0)" in seen and "('dir', [])" in seen, seen
+    assert "('/proc', 'PermissionError')" in seen and "('/proc/stat', 'PermissionError')" in seen, seen
+    assert all(o[0] == "pass" for j, o in zip(jobs, first) if j in LEGIT)
+    odd = [o for j, o in zip(jobs, first) if j == probe(1)]
+    assert odd and all("exited before the tests finished" in o[3] for o in odd)
+
+
+def test_same_program_same_verdict_after_any_history(monkeypatch, tier):
+    """The issue's attack in small: one program judged after different histories always gets the same verdict."""
+    monkeypatch.setenv("TL_EVAL_SANDBOX_TIER", tier)
+    target = probe(0)
+    with CodeVerifier(SandboxLimits(workers=1, memory_mb=512)) as v:
+        verdicts = [outcome(x) for x in v.verify([target, probe(4), target, probe(3), probe(3), target, target])]
+    first = verdicts[0]
+    assert [verdicts[i] for i in (2, 5, 6)] == [first] * 3
+
+
+def _worker_and_zygote(verifier: CodeVerifier) -> tuple[int, int]:
+    """The zygote: the worker's only child (the host sees the worker as a descendant of bwrap or unshare)."""
+    root = verifier._pool.handles[0].proc.pid
+    todo, found = [root], []
+    while todo:
+        pid = todo.pop()
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            kids = [int(c) for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()]
+        except OSError:
+            continue
+        if b"harness.verify.sandbox.worker" in cmd and Path(f"/proc/{pid}/comm").read_text().startswith("python"):
+            found.append(pid)  # (unshare's own command line names the worker too)
+        todo += kids
+    worker = min(found)  # the zygote is forked from the worker, so it carries the same command line
+    zygotes = [p for p in found if p != worker and int(Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1]) == worker]
+    assert len(zygotes) == 1, found
+    return worker, zygotes[0]
+
+
+def test_zygote_memory_holds_nothing_of_any_job(monkeypatch, tier):
+    """Read from the host, the zygote's whole memory (what every child inherits) holds none of the jobs' text:
+    not their tests, references or programs, nor what the programs printed or returned."""
+    monkeypatch.setenv("TL_EVAL_SANDBOX_TIER", tier)
+    mark = "tl-zygote-probe-" + os.urandom(6).hex()
+    jobs = [CodeJob(solution=f"def f(x):\n    print({mark + '-out'!r})\n    return {mark + '-ret'!r}\n",
+                    entry_point="f", context=f"REF = {mark + '-ref'!r}\n", time_limit_s=5.0,
+                    tests=(CodeTest("t0", f"assert f(1) == {mark + '-ret'!r}  # {mark}-test"),))] * 3
+    with CodeVerifier(SandboxLimits(workers=1)) as v:
+        assert [x.status for x in v.verify(jobs)] == ["pass"] * 3
+        worker, zygote = _worker_and_zygote(v)
+        assert _memory_hits(worker, mark), "the search is real: the worker, which ran the tests, holds the mark"
+        assert _memory_hits(zygote, mark) == []
+
+
+def _memory_hits(pid: int, mark: str) -> list[str]:
+    hits = []
+    with open(f"/proc/{pid}/maps") as fh, open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
+        for line in fh:
+            fields = line.split()
+            lo, hi = (int(x, 16) for x in fields[0].split("-"))
+            if "r" not in fields[1] or hi - lo > 1 << 30:
+                continue
+            try:
+                mem.seek(lo)
+                data = mem.read(hi - lo)
+            except OSError:
+                continue
+            if mark.encode() in data:
+                hits.append(line.strip())
+    return hits
+
+
+def test_seccomp_tier_says_jobs_are_not_independent(monkeypatch):
+    monkeypatch.setenv("TL_EVAL_SANDBOX_TIER", "seccomp")
+    with CodeVerifier(SandboxLimits(workers=1)) as v:
+        assert v.isolation["jobs_independent"] is False
+        assert any("verdicts may depend on what ran before" in w for w in v.warnings)
+
+
+def test_no_object_numbered_by_a_host_counter_can_be_made(monkeypatch):
+    """What a job could create to move a counter that every later job reads back (inode numbers of pipes, socket
+    pairs and anonymous files; the pidfs sequence) is refused, in every tier; a program still gets threads."""
+    for tier in ("bwrap", "seccomp"):
+        monkeypatch.setenv("TL_EVAL_SANDBOX_TIER", tier)
+        with CodeVerifier(SandboxLimits(workers=1)) as v:
+            (probe_v, good), = [v.verify([job(textwrap.dedent('''
+                import ctypes, os, socket, threading
+                def f():
+                    made = []
+                    libc = ctypes.CDLL(None, use_errno=True)
+                    for name, call in (("pipe", os.pipe), ("socketpair", socket.socketpair),
+                                       ("memfd", lambda: os.memfd_create("x")),
+                                       ("pidfd", lambda: libc.syscall(434, os.getpid(), 0) >= 0 or 1 / 0),
+                                       ("pidfd clone", lambda: libc.syscall(56, 0x1000 | 17, 0, 0, 0, 0) >= 0 or 1 / 0),
+                                       ("memfd_secret", lambda: libc.syscall(447, 0) >= 0 or 1 / 0)):
+                        try:
+                            call()
+                            made.append(name)
+                        except (OSError, ZeroDivisionError):
+                            pass
+                    t = threading.Thread(target=lambda: None); t.start(); t.join()
+                    return made
+                '''), "assert f() == []"), SENTINEL])]
+            assert probe_v.status == "pass", (tier, probe_v.details, probe_v.stderr)
+            assert good.status == "pass"
