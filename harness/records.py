@@ -16,6 +16,21 @@ from typing import Any
 from tl_eval.harness.errors import DataError
 from tl_eval.harness.types import Generation, Verdict
 
+def valid_text(value):
+    """`value` with lone surrogates in its strings replaced (U+FFFD): any text a program produced stays writable."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {valid_text(k): valid_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(valid_text(v) for v in value)
+    return value
+
+
 SCHEMA = "tl-eval/results"
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
@@ -105,9 +120,11 @@ class SampleRecord:
             g.prompt_tokens, g.completion_tokens, g.cached)
 
     def set_verdict(self, artifact: str | None, artifact_sha: str | None, v: Verdict) -> None:
+        # The verifier cleans its text, but a verdict cached by an older version may hold lone surrogates.
         self.artifact, self.artifact_sha = artifact, artifact_sha
-        self.status, self.passed, self.failing_test, self.stderr = v.status, v.passed, v.failing_test, v.stderr
-        self.verify_seconds, self.verdict_details = v.seconds, v.details
+        self.status, self.passed = v.status, v.passed
+        self.failing_test, self.stderr = valid_text(v.failing_test), valid_text(v.stderr)
+        self.verify_seconds, self.verdict_details = v.seconds, valid_text(v.details)
 
     def copy_outcome(self, other: SampleRecord) -> None:
         """Take `other`'s executor answer and verdict, with no executor call of its own."""

@@ -38,7 +38,9 @@ def atomic_write(path: Path, fill: Callable[[IO[str]], None], flag: str = "--out
         path.parent.mkdir(parents=True, exist_ok=True)
         # A unique, hidden name: concurrent writers never share it, and a crash leaves no `config.tmp`.
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with open(fd, "w", encoding="utf-8") as handle:
+        # backslashreplace: a lone surrogate that got this far is written as its escape (inside a JSON string,
+        # the same character again) instead of failing the whole write.
+        with open(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:
             fill(handle)
             handle.flush()
             # A full disk often shows only here (delayed allocation), before the rename makes it visible.

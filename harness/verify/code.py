@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from tl_eval.harness.errors import ConfigError, SandboxUnavailable
+from tl_eval.harness.records import valid_text  # a verdict's text is the program's: made encodable here
 from tl_eval.harness.types import Verdict
 from tl_eval.harness.verify.code_job import CodeJob
 from tl_eval.harness.verify.sandbox import tiers
@@ -116,8 +117,9 @@ class CodeVerifier:
     def _run(self, messages: list[dict], progress) -> list[Verdict]:
         timeouts = [m["sample_cap"] + HOST_SLACK_S for m in messages]
         replies = self._pool.map(messages, timeouts, RETRIES, progress)
-        return [Verdict(status=r["status"], failing_test=r.get("failing_test"), stderr=r.get("stderr", ""),
-                        seconds=float(r.get("seconds", 0.0)), details={**r.get("details", {}), "tier": self.tier})
+        return [Verdict(status=r["status"], failing_test=valid_text(r.get("failing_test")),
+                        stderr=valid_text(r.get("stderr", "")), seconds=float(r.get("seconds", 0.0)),
+                        details=valid_text({**r.get("details", {}), "tier": self.tier}))
                 for r in replies]
 
     def verify(self, jobs: Sequence[CodeJob], progress: Callable[[int], None] | None = None) -> list[Verdict]:
