@@ -43,7 +43,7 @@ _NEW_QUESTION = re.compile(
 _BOXED = re.compile(r"\\(?:boxed|fbox)\b")
 # "The answer is X", "the final answer is X", "Final Answer: X", "**Final Answer:** X", "answer is: X", "Answer: X".
 _ANSWER_PHRASE = re.compile(
-    r"\b(?:the\s+)?(?:final\s+|correct\s+)?answer\s*\**\s*(?:is\b\s*:?|:)\s*\**\s*(?=([^\n]*))",
+    r"\b(?:the\s+)?(?:final\s+|correct\s+)?answer\s*\**\s*(?:is\b\s*:?|:)\s*\**\s*",
     re.IGNORECASE,
 )
 # A sentence ends at a period, `!` or `?` followed by whitespace or the end (a decimal point is not one).
@@ -137,6 +137,12 @@ def extract_strict_match(text: str) -> str | None:
     return match.group(1).strip() if match else None
 
 
+# An answer stands at the start of what follows its marker: reading further than this is never needed, and
+# bounding every look-ahead and look-behind keeps extraction linear in the length of the output.
+_MAX_REST = 2000
+_CONTEXT = 200
+
+
 def extract_strict(text: str) -> str | None:
     """The last final answer the text commits to: a `####` line, a `\\boxed{...}` or an answer phrase.
 
@@ -146,21 +152,26 @@ def extract_strict(text: str) -> str | None:
     are not answers. After a marker the answer is what follows it: a math span, or the quantity or
     expression it starts with ("The answer is 3 apples, and 7 oranges were left." gives `3`).
     """
-    text = _before_new_question(text)
-    found = _final_answers(text)
+    text, found = _before_new_question(text)
     return max(found)[1] if found else None
+
+
+def _rest_of_line(text: str, pos: int) -> str:
+    end = text.find("\n", pos, pos + _MAX_REST)
+    return text[pos : end if end >= 0 else pos + _MAX_REST]
 
 
 def _final_answers(text: str) -> list[tuple[int, str]]:
     """(position, answer) of every committed final-answer marker of `text`."""
     found = []
+    braces = _brace_map(text)
     for match in _HASHES.finditer(text):
-        if not _is_heading(match.group(1)):
-            answer = _phrase_answer(match.group(1))
+        if not _is_heading(match.group(1)[:_MAX_REST]):
+            answer = _phrase_answer(match.group(1)[:_MAX_REST])
             if answer:
                 found.append((match.start(), answer))
     for match in _BOXED.finditer(text):
-        content = _group_after(text, match.end())
+        content = _group_after(text, match.end(), braces)
         if content is not None and content.strip() and _committed(text, match.start()):
             found.append((match.start(), content.strip()))
     for match in _ANSWER_PHRASE.finditer(text):
@@ -173,12 +184,13 @@ def _final_answers(text: str) -> list[tuple[int, str]]:
 
 
 def _answer_after_phrase(text: str, match: re.Match) -> str | None:
-    rest = match.group(1)
-    # "Final Answer: The final answer is 5." nests one phrase in another: the inner one holds the answer.
-    while inner := _ANSWER_PHRASE.match(rest.strip(" *")):
-        rest = inner.group(1)
+    rest = _rest_of_line(text, match.end())
+    # "Final Answer: The final answer is 5." nests one phrase in another: the inner one, found on its own
+    # and later, holds the answer.
+    if _ANSWER_PHRASE.match(rest.strip(" *")):
+        return None
     if rest.strip().strip("*").strip() in ("", "$$", "\\[", "$"):
-        rest = _display_after(text, match.end(1) - len(rest) if rest else match.end())  # "is:" then display math
+        rest = _display_after(text, match.end())  # "is:" then display math
     if _NOT_AN_ANSWER.match(rest):
         return None  # "so the answer is correct."
     return _phrase_answer(rest)
@@ -186,7 +198,7 @@ def _answer_after_phrase(text: str, match: re.Match) -> str | None:
 
 def _display_after(text: str, pos: int) -> str:
     """The block after an answer phrase that ends its line ("is:"): up to the next blank line."""
-    block = text[pos:].lstrip(" \t*:")
+    block = text[pos : pos + _MAX_REST].lstrip(" \t*:")
     block = block.lstrip("\n")
     end = block.find("\n\n")
     return (block if end < 0 else block[:end]).replace("\n", " ")
@@ -200,21 +212,34 @@ def _is_heading(rest: str) -> bool:
 
 def _committed(text: str, pos: int) -> bool:
     """Whether the marker at `pos` states an answer, rather than supposing, hedging or asking one."""
-    sentence_start = max(text.rfind("\n", 0, pos), *(m.end() for m in _SENTENCE_END.finditer(text, 0, pos)), 0)
+    window = max(0, pos - _CONTEXT // 2, text.rfind("\n", max(0, pos - _CONTEXT // 2), pos) + 1)
+    sentence_start = max([window, *(m.end() for m in _SENTENCE_END.finditer(text, window, pos))])
     if _UNCOMMITTED.search(text[sentence_start:pos]):
         return False
-    end = _SENTENCE_END.search(text, pos)
-    line_end = text.find("\n", pos)
-    stop = min(x for x in (end.start() if end else len(text), line_end if line_end >= 0 else len(text)))
-    return not (end and end.start() == stop and text[stop] == "?")
+    limit = text.find("\n", pos, pos + _CONTEXT)
+    end = _SENTENCE_END.search(text, pos, limit if limit >= 0 else min(len(text), pos + _CONTEXT))
+    return not (end and text[end.start()] == "?")
 
 
-def _before_new_question(text: str) -> str:
-    """`text` up to a new question the model started after answering (a run-on few-shot continuation)."""
-    for match in _NEW_QUESTION.finditer(text):
-        if match.start() and _final_answers(text[: match.start()]):
-            return text[: match.start()]
-    return text
+def _before_new_question(text: str) -> tuple[str, list[tuple[int, str]]]:
+    """`text` up to a new question the model started after answering (a run-on few-shot continuation),
+    with the final answers of what is kept."""
+    found = _final_answers(text)
+    if not found:
+        return text, found
+    first = min(found)[0]
+    tries = 0
+    for match in _NEW_QUESTION.finditer(text, first + 1):
+        # The answers of the whole text before this question are nearly always those of the prefix; they
+        # are computed again for the prefix only a bounded number of times.
+        prefix = text[: match.start()]
+        kept = _final_answers(prefix)
+        if kept:
+            return prefix, kept
+        tries += 1
+        if tries >= 3:
+            break
+    return text, found
 
 
 def extract_flexible(text: str) -> str | None:
@@ -224,7 +249,7 @@ def extract_flexible(text: str) -> str | None:
     "2 pi" is `2\\pi`) and the whole set it is an element of (`\\{0, 3\\}`, so an extra root is not
     a pass); text after a new question the model went on to write is not read.
     """
-    text = _before_new_question(text)
+    text, _ = _before_new_question(text)
     tokens = list(_NUMBER_TOKEN.finditer(text))
     if not tokens:
         return None
@@ -420,7 +445,9 @@ def _read_number(text: str, pos: int) -> tuple[Fraction, int, str | None] | None
     digits = _DIGITS.match(text, pos)
     if digits:
         end, written = digits.end(), digits.group(0).replace(",", "")
-        over = re.compile(r"/(\d+)(?![\d.])").match(text, end)
+        if len(written) > _MAX_NUMBER_CHARS:
+            return None  # Fraction() of a few thousand digits raises (int's digit limit) and ends a batch
+        over = re.compile(r"/(\d{1,400})(?![\d.])").match(text, end)
         if over and int(over.group(1)):
             return Fraction(written) / int(over.group(1)), over.end(), None
         return Fraction(written), end, written
@@ -486,7 +513,7 @@ def _read_fraction_tail(text: str, pos: int, whole: Fraction) -> tuple[Fraction,
     """The fractional part after a whole number: "2 1/2", "3 and a half", "2 and 3/4", "one and two thirds"."""
     if whole.denominator != 1:
         return None
-    mixed = re.compile(r"[ \t]+(\d+)/(\d+)(?![\d.,/])").match(text, pos)
+    mixed = re.compile(r"[ \t]+(\d{1,400})/(\d{1,400})(?![\d.,/])").match(text, pos)
     if mixed and 0 < int(mixed.group(1)) < int(mixed.group(2)):
         return Fraction(int(mixed.group(1)), int(mixed.group(2))), mixed.end()
     joined = re.compile(r"\s+and\s+").match(text, pos)
@@ -583,7 +610,7 @@ def option_letter(answer: str | None) -> str | None:
 
 def _repeating_decimal(s: str) -> Fraction | None:
     """`0.8\\overline{3}` (5/6), `0.\\overline{142857}`, `0.333...`: the exact value a repeating decimal writes."""
-    m = _REPEATING.fullmatch(s.strip())
+    m = _REPEATING.fullmatch(s.strip()) if len(s) <= _MAX_NUMBER_CHARS else None
     if not m:
         return None
     if m.group("rep") is not None:
@@ -618,25 +645,32 @@ def _unit_words_end(text: str, pos: int) -> int:
 # --- helpers --------------------------------------------------------------------------------------------
 
 
-def _group_after(text: str, pos: int) -> str | None:
+_LEADING_BOX = re.compile(r"(?:\$\$?|\\\[|\\\()?\s*\\(?:boxed|fbox)\b")
+_BARE_TOKEN = re.compile(r"[^\s$]+")
+
+
+def _group_after(text: str, pos: int, braces: dict[int, int] | None = None) -> str | None:
     """The brace group starting at `pos` (after optional spaces), or the bare token `\\boxed 5` takes."""
     while pos < len(text) and text[pos] in " \t":
         pos += 1
     if pos >= len(text):
         return None
     if text[pos] != "{":
-        token = re.match(r"[^\s$]+", text[pos:])
+        token = _BARE_TOKEN.match(text, pos, pos + _MAX_REST)
         return token.group(0) if token else None
-    end = _brace_end(text, pos)
+    end = braces.get(pos) if braces is not None else _brace_end(text, pos)
     return None if end is None else text[pos + 1 : end]  # None: unbalanced, the output was cut off in the box
 
 
 def _phrase_answer(rest: str) -> str | None:
     """The answer part of the text after "the answer is": a math span, a box, or up to the sentence end."""
     rest = rest.strip().strip("*").strip()
-    boxed = last_boxed(rest)
-    if boxed:
-        return boxed
+    # Only a box the phrase starts with is its answer: a later one ("6, not \\boxed{5}") is a marker of its
+    # own, judged in its own context.
+    box = _LEADING_BOX.match(rest)
+    boxed = _group_after(rest, box.end()) if box else None
+    if boxed and boxed.strip():
+        return boxed.strip()
     for opener, closer in _MATH_SPANS:
         if rest.startswith(opener):
             end = rest.find(closer, len(opener))
@@ -761,6 +795,20 @@ def _leading_expression(text: str) -> str:
     if openers and openers[0] < i:
         i = openers[0]  # "12 (twelve)": drop the bracket a word interrupted
     return text[start:i].strip().rstrip(",;:=").strip()
+
+
+_BRACE_OR_ESCAPE = re.compile(r"\\.|[{}]", re.DOTALL)
+
+
+def _brace_map(text: str) -> dict[int, int]:
+    """Every balanced `{` of `text` and the `}` closing it, in one pass (a scan per box is quadratic)."""
+    pairs, stack = {}, []
+    for m in _BRACE_OR_ESCAPE.finditer(text):  # an escaped brace (\{ \}) is a literal, not a delimiter
+        if m.group() == "{":
+            stack.append(m.start())
+        elif m.group() == "}" and stack:
+            pairs[stack.pop()] = m.start()
+    return pairs
 
 
 def _brace_end(text: str, pos: int) -> int | None:
