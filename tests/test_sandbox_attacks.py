@@ -364,3 +364,44 @@ def test_ctypes_into_libc(verifier):
 
 def test_ctypes_segfault(verifier):
     attack(verifier, "import ctypes\ndef f():\n    return ctypes.string_at(0)\n", "assert f() == b''", "fail")
+
+
+# --- issue 29: text that is not valid Unicode, replies that would make the worker pay, copies that learn ---------
+
+@pytest.mark.parametrize("body", [
+    'import sys\n    sys.stderr.write("\\ud800\\x00")\n    raise ValueError("\\udfff")',
+    'raise KeyError("\\ud800" * 5000)',
+    'import os\n    os.write(1, b"\\xff\\xfe\\x00" * 1000)\n    return "\\ud800"',
+])
+def test_text_that_is_not_unicode_is_data(verifier, body):
+    v = attack(verifier, f"def f():\n    {body}\n", "assert f() == 1", {"fail", "runtime_error"})
+    for text in (v.stderr, v.details.get("reason", ""), str(v.details)):
+        text.encode("utf-8")  # every verdict string can be written as it is
+
+
+def test_reply_over_the_limit(verifier):
+    v = attack(verifier, "def f():\n    return [[0] for _ in range(200_000)]\n", "assert f() == 1", "fail")
+    assert "too large to judge" in v.details["reason"]
+
+
+def test_copies_cannot_learn_from_earlier_copies(verifier):
+    """The issue's attack: each copy answers from numbers an earlier copy moved (pids, the job directory's inode
+    numbers, its listing), then moves them by one. Where nothing carries between jobs every copy gives the same
+    answer, and the right one (9) never comes up; the seccomp tier says it cannot promise this."""
+    learner = textwrap.dedent("""
+        import os, threading
+        def f():
+            d = os.environ.get("TMPDIR", ".")
+            open(os.path.join(d, "n"), "w").close()
+            answer = (os.getpid() + os.stat(os.path.join(d, "n")).st_ino + len(os.listdir(d))) % 16
+            t = threading.Thread(target=lambda: None)
+            t.start()
+            t.join()
+            open(os.path.join(d, f"left{answer}"), "w").close()
+            return answer
+        """)
+    verdicts = verifier.verify([job(learner, "assert f() == 9")] * 16 + [SENTINEL])
+    assert verdicts[-1].status == "pass"
+    if verifier.isolation["jobs_independent"]:
+        assert {v.status for v in verdicts[:-1]} == {"fail"}
+    assert sandbox_processes() == []
