@@ -23,8 +23,15 @@ _HEADING_TEXT = re.compile(r"(?:\(?[A-Za-z]\)\s+)?[^\W\d_]{2,}|\d+(?:\.\d+)*\s*[
 # Words that make an answer phrase or box a supposition, a hedge or a question, not the answer given.
 # Only close before the marker ("if the answer is 5", "or maybe \\boxed{4}"): "If she sells them all, the answer
 # is 18." commits to 18.
+# Negations ("6, not \\boxed{5}"), attributions and judgements ("a student claimed", "it is wrong to say",
+# "one might think") and checks ("let me double-check:") close before a marker make it uncommitted as well.
 _UNCOMMITTED = re.compile(
-    r"\b(?:if|whether|suppose|supposing|assume|assuming|unless|maybe|perhaps)\W+(?:[\w$]+\W+){0,2}$", re.IGNORECASE
+    r"\b(?:if|whether|suppose|supposing|assume|assuming|unless|maybe|perhaps|instead|rather|"
+    r"claim|claims|claimed|claiming|mistake|mistaken|mistakenly|wrong|wrongly|incorrect|incorrectly|might|"
+    r"would|could|tempting|check|recheck|verify|(?<!I )(?<!we )(?<!We )think|thinks|thought)"
+    r"\W+(?:[\w$]+\W+){0,2}$"
+    r"|(?:\bnot|\bnever|n't)\W+$",  # right before it only: "the total is not 5, so the answer is 6" commits
+    re.IGNORECASE,
 )
 # Objects of "the answer is" that are a judgement or a pointer, not an answer.
 _NOT_AN_ANSWER = re.compile(
@@ -87,6 +94,26 @@ _SCALING_WORDS = frozenset(
 # Words after a number that make it a bound, a hedge or a calculation, never a unit: "3 or more".
 _NOT_UNIT_WORDS = _SCALING_WORDS | frozenset(
     "or and more less fewer than least most not plus minus over under above below approximately about".split()
+) | frozenset(  # and words that begin a clause, an operation, a range or another number: never a unit
+    "is was are were be been being am has have had do does did will would can could should may might must shall "
+    "if only unless when whenever whether though although but except instead rather my your our his her its "
+    "their this that these those we you he she they it wrong right correct incorrect guess guessed answer "
+    "times multiplied divided by mod modulo factorial power powers to through till until from point ± "
+    "half halves third thirds quarter quarters fourth fourths fifth fifths sixth sixths eighth eighths "
+    "tenth tenths hundredth hundredths percent zero one two three four five six seven eight nine ten eleven "
+    "twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty "
+    "seventy eighty ninety maybe perhaps possibly probably either neither nor".split()
+)
+_MAX_UNIT_WORDS = 3  # "18 square feet", "5 miles per hour"; a longer run of words is a clause, not a unit
+# What may follow a number's unit words without changing it: the end, punctuation, or a clause word.
+_CLAUSE_WORDS = frozenset("because since which as so for in per each altogether total where".split())
+_TAIL_TOKEN = re.compile(r"[ \t]*(?:(±|∓|\\pm\b|\+/-)|([^\W\d_]+)|(\d))")
+# An alternative after the answer: "5 or maybe 6", "5 (or 6)", "5; or 6", "5 — or 6", "5 in the first case".
+_ALTERNATIVE = re.compile(
+    r"[\s(,;:\u2014\u2013-]*(?:or|otherwise|alternatively|maybe|perhaps|possibly)\b"
+    r"(?!\s+(?:more|less|fewer|greater|so|higher|lower|larger|smaller|above|below|about|approximately|roughly)\b)"
+    r"|.*?\b(?:first|second|third|other|one|either|each)\s+cases?\b",
+    re.IGNORECASE,
 )
 
 # --- the expression an answer phrase starts with ----------------------------------------------------------
@@ -544,7 +571,7 @@ def _decimal_text(value: Fraction) -> str:
 
 # --- reading an extracted answer -------------------------------------------------------------------------
 
-_CLOCK = re.compile(r"(?P<h>\d{1,2}):(?P<m>[0-5]\d)(?::[0-5]\d)?\s*(?P<ampm>[ap]\.?\s?m\.?)?", re.IGNORECASE)
+_CLOCK = re.compile(r"(?P<h>\d{1,2}):(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d))?\s*(?P<ampm>[ap]\.?\s?m\.?)?", re.IGNORECASE)
 # "(C) 12", "C) 12", "\text{(C)} 12", "(C)": a multiple-choice label, possibly with the option's value.
 _OPTION = re.compile(r"(?:\\text\{\s*)?\(?(?P<letter>[A-E])\)(?:\s*\})?\s*(?P<value>.*)|(?P<bare>[A-E])", re.DOTALL)
 _REPEATING = re.compile(
@@ -578,13 +605,15 @@ def read_answer(answer: str) -> str:
     if working:
         s = working.group("n")
     quantity = read_quantity(s)
-    if quantity is not None and _unit_words_end(s, quantity.end) >= len(s.rstrip(" .,;:")):
+    if quantity is not None and _unit_words_end(s, quantity.end) >= len(s.rstrip(" .,;:")) and not _changed_after(
+            s, quantity.end):
         return quantity.latex()
     return s
 
 
-def clock_time(answer: str | None) -> tuple[int, int, bool] | None:
-    """(hour, minute, whether am/pm was given) for a time of day such as `1:15`, `1:15 pm`, `13:05`."""
+def clock_time(answer: str | None) -> tuple[int, int, int, bool] | None:
+    """(hour, minute, second, whether the hour is on the 24-hour clock) for a time of day such as `1:15`,
+    `1:15 pm`, `13:05`, `1:15:30`. The hour is a 24-hour one when am/pm says so or it is 0 or over 12."""
     if answer is None:
         return None
     s = _TEXT_WRAPPER.sub(r" \1 ", _clean(answer) or "").replace("\\,", " ").replace("\\ ", " ").strip()
@@ -596,7 +625,7 @@ def clock_time(answer: str | None) -> tuple[int, int, bool] | None:
         if hour > 12 or hour == 0:
             return None
         hour = hour % 12 + (12 if ampm.startswith("p") else 0)
-    return hour, int(m.group("m")), bool(ampm)
+    return hour, int(m.group("m")), int(m.group("s") or 0), bool(ampm) or hour == 0 or hour > 12
 
 
 def option_letter(answer: str | None) -> str | None:
@@ -632,13 +661,60 @@ def _repeating_decimal(s: str) -> Fraction | None:
 
 def _unit_words_end(text: str, pos: int) -> int:
     """Where the unit words after a quantity end ("hours", `\\text{ cm}`); words that change it stop them."""
+    count = 0
     while True:
         m = _UNIT_WORD.match(text, pos)
         if not m:
             return pos
         words = (m.group(1) or m.group(2)).lower().replace(".", " ").split()
-        if any(w in _NOT_UNIT_WORDS or w in _MATH_WORDS for w in words):
+        count += len(words)
+        if any(w in _NOT_UNIT_WORDS or w in _MATH_WORDS or w in _CLAUSE_WORDS for w in words) or (
+                count > _MAX_UNIT_WORDS):
             return pos
+        pos = m.end()
+
+
+# Units of measure that compound ("3 hours and 30 minutes", "5 feet 2 inches"): a number after them adds to it.
+_COMPOUND_UNITS = frozenset(
+    "hour hours hr hrs minute minutes min mins second seconds sec secs day days week weeks month months year years "
+    "foot feet ft inch inches in yard yards mile miles meter meters metre metres cm mm km gram grams kg pound pounds "
+    "lb lbs ounce ounces oz dollar dollars cent cents euro euros pence pint pints quart quarts gallon gallons "
+    "cup cups liter liters litre litres ml".split()
+)
+_APPROXIMATELY = re.compile(r"\s+(?:about|approximately|roughly|around|nearly|≈)\s+")
+
+
+def _changed_after(text: str, pos: int, value: Fraction | None = None) -> bool:
+    """Whether what follows the number ending at `pos` changes it, bounds it or adds to it: an operation
+    ("5 times 6", "5 ± 1"), a range ("5 to 6"), a fraction word ("2 thirds"), another number after its
+    unit words ("3 hours and 30 minutes", "five twenty"), or a clause that is not a unit ("5 is wrong").
+    Unit words, punctuation, the end and clause words ("because", "which") leave it as it is."""
+    words: list[str] = []
+    while True:
+        m = _TAIL_TOKEN.match(text, pos)
+        if not m:
+            return False
+        if m.group(1) or (m.group(3) and (not words or words[-1] in _COMPOUND_UNITS)):
+            return True  # "5 ± 1", "1 hour 30 minutes"
+        if m.group(3):
+            return False  # "12 red marbles 3": words between, a new clause
+        word = m.group(2).lower()
+        if word in _CLAUSE_WORDS:
+            return False
+        if word in ("and", "or"):
+            approx = _APPROXIMATELY.match(text, m.end()) if word == "or" else None
+            if approx and value:  # "2/3 or about 0.667": the same value, approximated (within 1 %)
+                other = read_quantity(text, approx.end())
+                return other is None or abs(other.value - value) > abs(value) / 100
+            after = _TAIL_TOKEN.match(text, m.end())
+            # "2 and 3 quarters", "3 hours and 30 minutes", "5 or maybe 6"; "7 apples and 3 oranges" is a clause
+            return bool(after and (after.group(1) or (after.group(3) and (not words or words[-1] in _COMPOUND_UNITS))
+                                   or (after.group(2) and after.group(2).lower() in _NOT_UNIT_WORDS)))
+        if word in _NOT_UNIT_WORDS or word in _MATH_WORDS:
+            return True
+        words.append(word)
+        if len(words) > _MAX_UNIT_WORDS:
+            return True
         pos = m.end()
 
 
@@ -682,7 +758,11 @@ def _phrase_answer(rest: str) -> str | None:
     sentence = _clean(rest[: end.start()] if end else rest)
     if sentence is None or to_fraction(sentence) is not None:
         return sentence  # one quantity, units allowed: "1,000 dollars"
-    return _clean(_quantity_phrase(sentence) or _leading_expression(sentence)) or sentence
+    answer = _clean(_quantity_phrase(sentence) or _leading_expression(sentence)) or sentence
+    at = sentence.find(answer)
+    if at >= 0 and _ALTERNATIVE.match(sentence, at + len(answer)):
+        return sentence  # "5 (or 6)", "5 — or 6", "5 in the first case and 6 in the second": a hedge
+    return answer
 
 
 def _quantity_phrase(sentence: str) -> str | None:
@@ -694,11 +774,15 @@ def _quantity_phrase(sentence: str) -> str | None:
     lead = _LEAD_IN.match(sentence)
     start = lead.end() if lead else 0
     clock = _CLOCK.match(sentence, start)
+    if clock and (_LIST_GOES_ON.match(sentence, clock.end()) or _ALTERNATIVE.match(sentence, clock.end())):
+        return sentence  # "2:30, 3:30", "2:30 PM or 3:30 PM": several times, not the answer
     if clock and _ANSWER_ENDS.match(sentence, clock.end()):
         return sentence[start : clock.end()]  # "2:30 PM": a time, read with its am/pm
     quantity = read_quantity(sentence, start)
     if quantity is None:
         return None
+    if _changed_after(sentence, quantity.end, quantity.value):
+        return sentence  # "5 times 6", "3 hours and 30 minutes": not the number alone, so not an answer
     end = _unit_words_end(sentence, quantity.end)
     if not _ANSWER_ENDS.match(sentence, end) or _LIST_GOES_ON.match(sentence, end):
         return None
@@ -782,6 +866,8 @@ def _leading_expression(text: str) -> str:
                 continue
             if joiner is not None:
                 i = joiner  # "3, and 7 oranges were left": words follow, so "and" began a new clause
+            elif not openers and _changed_after(text, i, to_fraction(text[start:i])):
+                return text.strip()  # "5 factorial", "1 hour 30 minutes", "5 is wrong": not the number alone
             break  # "3 or 4 apples" stays "3 or 4": a hedge
         if ch in "([":
             openers.append(i)
@@ -789,6 +875,8 @@ def _leading_expression(text: str) -> str:
             if not openers:
                 break
             openers.pop()
+        elif ch in "±∓":
+            return text.strip()  # "5 ± 1": not 5
         elif not (ch.isdigit() or ch.isspace() or ch in _MATH_CHARS):
             break
         i += 1
@@ -856,8 +944,9 @@ def _normalise_number_text(answer: str) -> str:
         s = s[1:-1].strip()  # "(5)" is 5; "(1,2)" stays a tuple
     unit = _UNIT_TAIL.fullmatch(s)
     if unit:
-        if (_NOT_UNIT_WORDS | _MATH_WORDS) & set(s[unit.end(1) :].lower().replace(".", " ").split()):
-            return ""  # "2 hundred", "3 or more": not the number alone
+        words = s[unit.end(1) :].lower().replace(".", " ").split()
+        if (_NOT_UNIT_WORDS | _MATH_WORDS) & set(words) or len(words) > _MAX_UNIT_WORDS:
+            return ""  # "2 hundred", "3 or more", "5 is wrong": not the number alone
         s = unit.group(1)
     # Spaces only go where they cannot join two numbers into one ("5 6" must not become 56).
     s = re.sub(r"\s*([/{}])\s*", r"\1", s)

@@ -61,18 +61,17 @@ def exact_match(pred: str | None, gold: str | None) -> bool | None:
 def label_match(pred: str, gold: str) -> bool | None:
     """The verdict on answers that are labels, not arithmetic, or None when neither side is one.
 
-    A time of day is compared as a time (math-verify reads `1:15` as the ratio 1/15, equal to `2:30`); on
-    the 12-hour clock when only one side says am or pm. A gold option letter is compared as a letter
-    ("(C) 12" answers gold `C`).
+    A time of day is compared as a time (math-verify reads `1:15` as the ratio 1/15, equal to `2:30`), seconds
+    included; as written when neither side fixes the 24-hour hour, else on the 24-hour clock: `2:30` is not
+    `14:30` or `2:30 PM` (a ratio `3:10` is not `3:10 PM` either). A gold option letter is compared as a
+    letter ("(C) 12" answers gold `C`); two options with different letters differ whatever their values;
+    several letters are compared as a set.
     """
     gold_time, pred_time = clock_time(gold), clock_time(pred)
     if gold_time or pred_time:
         if not (gold_time and pred_time):
             return False
-        (gh, gm, g_ampm), (ph, pm, p_ampm) = gold_time, pred_time
-        if g_ampm != p_ampm:
-            gh, ph = gh % 12, ph % 12
-        return (gh, gm) == (ph, pm)
+        return gold_time[:3] == pred_time[:3]
     letter = option_letter(gold)
     if letter is not None and re.fullmatch(r"\s*(?:\\text\{\s*)?\(?[A-E]\)?(?:\s*\})?\s*", gold):
         return option_letter(pred) == letter
