@@ -574,12 +574,17 @@ def _decimal_text(value: Fraction) -> str:
 _CLOCK = re.compile(r"(?P<h>\d{1,2}):(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d))?\s*(?P<ampm>[ap]\.?\s?m\.?)?", re.IGNORECASE)
 # "(C) 12", "C) 12", "\text{(C)} 12", "(C)": a multiple-choice label, possibly with the option's value.
 _OPTION = re.compile(r"(?:\\text\{\s*)?\(?(?P<letter>[A-E])\)(?:\s*\})?\s*(?P<value>.*)|(?P<bare>[A-E])", re.DOTALL)
+# An option's value is a quantity or expression: another label ("(A) or (B)", "(A) (B) (C)") or a word
+# ("(A) not") makes the answer no single option.
+_NOT_OPTION_VALUE = re.compile(r"\(\s*[A-E]\s*\)|(?<![\\\w])[A-E]\)|(?<![\\A-Za-z])[A-Za-z]{2,}|^\s*[,;]")
+_OPTION_SET = re.compile(r"\s*\(?([A-E])\)?\s*(?:(?:,\s*(?:and\s+)?|and\s+)\(?([A-E])\)?\s*)+")
 _REPEATING = re.compile(
     r"(?P<sign>-?)(?P<int>\d*)\.(?P<fixed>\d*)\s*\\(?:overline|bar|dot)\s*\{?(?P<rep>\d+)\}?"
     r"|(?P<sign2>-?)(?P<int2>\d*)\.(?P<digits>\d+)\s*(?:\.\.\.|…|\\[lc]?dots)"
 )
 # "30 (18 + 12)": a number followed by the arithmetic that produced it, not a product.
 _WORKING = re.compile(r"(?P<n>[-\u2212]?[\d.,]+)\s+\((?P<w>[\d\s.,+\-*/×÷=\u2212]+)\)")
+_WORKING_AFTER = re.compile(r"\s+\([\d\s.,+\-*/×÷=\u2212]+\)")
 _EMPTY_SET = re.compile(r"\\varnothing\b|\\\{\s*\\\}")
 _IMAGINARY = re.compile(r"\\(?:mathrm|text|textrm|mathit|textit)\s*\{\s*i\s*\}|\\imath\b")
 _UNIT_WORD = re.compile(r"\s*(?:\\(?:text|mathrm|textrm|mbox)\s*\{\s*([A-Za-z]+\.?(?:\s+[A-Za-z]+\.?)*)\s*\}|([A-Za-z]{2,})\b\.?)")
@@ -595,20 +600,62 @@ def read_answer(answer: str) -> str:
     s = _unwrap_span(answer.strip().strip("*").strip()).replace(_MINUS, "-").replace("π", "\\pi")
     s = _IMAGINARY.sub("i", s)
     s = _EMPTY_SET.sub(r"\\emptyset", s)
-    option = _OPTION.fullmatch(s)
-    if option and option.group("value"):
-        s = option.group("value").strip()
+    option = _option(s)
+    if option and option[1]:
+        s = option[1]
     repeating = _repeating_decimal(s)
     if repeating is not None:
         return f"{repeating.numerator}/{repeating.denominator}" if repeating.denominator > 1 else str(repeating)
     working = _WORKING.fullmatch(s)
-    if working:
+    if working and _working_agrees(working.group("n"), working.group("w")):
         s = working.group("n")
     quantity = read_quantity(s)
     if quantity is not None and _unit_words_end(s, quantity.end) >= len(s.rstrip(" .,;:")) and not _changed_after(
             s, quantity.end):
         return quantity.latex()
     return s
+
+
+def _working_agrees(number: str, working: str) -> bool:
+    """Whether every side of the bracketed working ("18 + 12", "= 18 + 12", "18 + 12 = 30") is `number`:
+    "5 (2)" or "3 (4 + 5)" is not 5 or 3 with its working, so it is no answer."""
+    value = to_fraction(number)
+    sides = [side for side in working.replace("×", "*").replace("÷", "/").replace(_MINUS, "-").split("=")]
+    if value is None or not any(side.strip() for side in sides):
+        return False
+    return all(_arithmetic(side) == value for side in sides if side.strip() or len(sides) == 1)
+
+
+def _arithmetic(expr: str) -> Fraction | None:
+    """The exact value of + - * / arithmetic on decimals (no powers, so nothing can be huge), else None."""
+    import ast
+
+    expr = expr.replace(",", "")
+    if len(expr) > _MAX_NUMBER_CHARS or "**" in expr or "//" in expr:
+        return None
+    try:
+        tree = ast.parse(expr.strip(), mode="eval")
+    except (SyntaxError, ValueError):
+        return None
+
+    def value(node: ast.AST) -> Fraction:
+        if isinstance(node, ast.Expression):
+            return value(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            return Fraction(str(node.value))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            return -value(node.operand) if isinstance(node.op, ast.USub) else value(node.operand)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
+            a, b = value(node.left), value(node.right)
+            if isinstance(node.op, ast.Div):
+                return a / b
+            return a + b if isinstance(node.op, ast.Add) else a - b if isinstance(node.op, ast.Sub) else a * b
+        raise ValueError("not arithmetic")
+
+    try:
+        return value(tree)
+    except (ValueError, ZeroDivisionError):
+        return None
 
 
 def clock_time(answer: str | None) -> tuple[int, int, int, bool] | None:
@@ -632,9 +679,50 @@ def option_letter(answer: str | None) -> str | None:
     """The letter of a multiple-choice answer: `(C)`, `C`, `\\text{(C)}`, "(C) 12"."""
     if answer is None:
         return None
-    s = _TEXT_WRAPPER.sub(r"\1", _clean(answer) or "").strip()
-    m = _OPTION.fullmatch(s)
-    return (m.group("letter") or m.group("bare")) if m else None
+    option = _option(_TEXT_WRAPPER.sub(r"\1", _clean(answer) or "").strip())
+    return option[0] if option else None
+
+
+_TEMPERATURE_SCALE = re.compile(
+    r"(?:°|\\degree\b|\\textdegree\b|\^\s*\{?\s*\\circ\s*\}?)\s*(?:\\(?:text|mathrm)\s*\{\s*)?([CFK])\b"
+    r"|\bdegrees?\s+(celsius|centigrade|fahrenheit|kelvin|[CFK]\b)",
+    re.IGNORECASE,
+)
+
+
+def temperature_scale(answer: str | None) -> str | None:
+    """`C`, `F` or `K` when the answer names a temperature scale (`5 °C`, "5 degrees Fahrenheit"), else None."""
+    m = _TEMPERATURE_SCALE.search(answer or "")
+    if not m:
+        return None
+    return (m.group(1) or m.group(2))[0].upper()
+
+
+def option_value(answer: str | None) -> str | None:
+    """The value given with an option letter ("(C) 12" gives `12`), or None when there is none."""
+    option = _option(_TEXT_WRAPPER.sub(r"\1", _clean(answer or "") or "").strip())
+    return option[1] if option else None
+
+
+def option_letters(answer: str | None) -> frozenset[str] | None:
+    """The letters of an answer that lists several options (`\\text{(A), (C)}`, "A and C"), else None."""
+    s = _TEXT_WRAPPER.sub(r"\1", _clean(answer or "") or "").strip()
+    if not _OPTION_SET.fullmatch(s):
+        return None
+    return frozenset(re.findall(r"[A-E]", s))
+
+
+def _option(s: str) -> tuple[str, str] | None:
+    """(letter, value or "") of one multiple-choice option, or None when `s` is not exactly one."""
+    m = _OPTION.fullmatch(s.strip())
+    if not m:
+        return None
+    if m.group("bare"):
+        return m.group("bare"), ""
+    value = "" if m.group("value").strip() == "}" else m.group("value").strip()
+    if value and _NOT_OPTION_VALUE.search(value):
+        return None
+    return m.group("letter"), value
 
 
 def _repeating_decimal(s: str) -> Fraction | None:
@@ -784,6 +872,9 @@ def _quantity_phrase(sentence: str) -> str | None:
     if _changed_after(sentence, quantity.end, quantity.value):
         return sentence  # "5 times 6", "3 hours and 30 minutes": not the number alone, so not an answer
     end = _unit_words_end(sentence, quantity.end)
+    working = _WORKING_AFTER.match(sentence, quantity.end)
+    if working:
+        return sentence[start : working.end()]  # "30 (18 + 12)": read_answer checks that the working agrees
     if not _ANSWER_ENDS.match(sentence, end) or _LIST_GOES_ON.match(sentence, end):
         return None
     return sentence[start:end]

@@ -30,7 +30,10 @@ from tl_eval.harness.verify.math_extract import (
     gold_from_math_solution,
     clock_time,
     option_letter,
+    option_letters,
+    option_value,
     read_answer,
+    temperature_scale,
     to_fraction,
 )
 
@@ -67,15 +70,26 @@ def label_match(pred: str, gold: str) -> bool | None:
     letter ("(C) 12" answers gold `C`); two options with different letters differ whatever their values;
     several letters are compared as a set.
     """
+    gold_scale, pred_scale = temperature_scale(gold), temperature_scale(pred)
+    if gold_scale and pred_scale and gold_scale != pred_scale:
+        return False  # 5 °F is not 5 °C, though both read as 5
     gold_time, pred_time = clock_time(gold), clock_time(pred)
     if gold_time or pred_time:
         if not (gold_time and pred_time):
             return False
         return gold_time[:3] == pred_time[:3]
+    gold_letters = option_letters(gold)
+    if gold_letters is not None:
+        return option_letters(pred) == gold_letters
     letter = option_letter(gold)
-    if letter is not None and re.fullmatch(r"\s*(?:\\text\{\s*)?\(?[A-E]\)?(?:\s*\})?\s*", gold):
-        return option_letter(pred) == letter
-    return None
+    if letter is None:
+        return None
+    pred_letter = option_letter(pred)
+    if re.fullmatch(r"\s*(?:\\text\{\s*)?\(?[A-E]\)?(?:\s*\})?\s*", gold):
+        return pred_letter == letter
+    if pred_letter is not None and (pred_letter != letter or not option_value(pred)):
+        return pred_letter == letter  # "(C) 4" is not "(B) 4"; "(B)" answers "(B) 4"
+    return None  # the values decide
 
 
 def math_verify_equal(gold: str, pred: str) -> bool | str:
@@ -100,12 +114,17 @@ def math_verify_equal(gold: str, pred: str) -> bool | str:
     pred_parsed = parse(f"\\boxed{{{pred}}}", configs, parsing_timeout=None)
     if not pred_parsed:
         return False
-    gold_parsed, pred_parsed = _imaginary_unit(gold_parsed, pred_parsed)
+    gold_parsed, pred_parsed = [_imaginary_unit(p) if not _BOUND_I.search(s) else p
+                                for p, s in ((gold_parsed, gold), (pred_parsed, pred))]
     return bool(verify(gold_parsed, pred_parsed, timeout_seconds=None))
 
 
-def _imaginary_unit(*parsed: list) -> list[list]:
-    """Both parses with the symbol `i` read as the imaginary unit.
+# `i` as an index (`\\sum_{i=1}^{3} i`, `a_i`) is a variable, not the imaginary unit.
+_BOUND_I = re.compile(r"_\s*\{?\s*i(?![A-Za-z])|\\(?:sum|prod)\b")
+
+
+def _imaginary_unit(parsed: list) -> list:
+    """The parses with the symbol `i` read as the imaginary unit.
 
     math-verify makes `i` a symbol whose assumptions depend on the spacing (`3-4i` and `3 - 4 i` give
     different symbols, so they differ); in a final answer `i` is the imaginary unit.
@@ -118,7 +137,7 @@ def _imaginary_unit(*parsed: list) -> list[list]:
         symbols = {s: I for s in x.atoms(Symbol) if s.name == "i"}
         return x.xreplace(symbols) if symbols else x
 
-    return [[unit(x) for x in p] for p in parsed]
+    return [unit(x) for x in parsed]
 
 
 # --- the exactness rule -------------------------------------------------------------------------------
