@@ -30,9 +30,19 @@ CASES = [json.loads(line) for line in (Path(__file__).parent / "fixtures/math/eq
 FAMILIES = ("position", "phrase", "quantity", "notation", "sets")
 # A last-number rule takes the later number of "X, which is half of Y", a clause after the answer, the
 # number of a question it asks itself, and one root of "x = -2 or x = 2": right for a last-number rule.
+# It also reads no context around the number: a negated, attributed or hypothetical box ("6, not \\boxed{5}",
+# "one might think the answer is 5"), a clause after it ("5 is wrong", "5 if we ignore tax"), a word that
+# changes it ("2 thirds", "5 factorial", "5 °F" against 5 °C) and an option's letter are invisible to it.
 FLEXIBLE_FALSE_POSITIVES = {
     "position/question-mark-phrase-only", "phrase/clause-spans-comma-and-trap",
     "phrase/phrase-clause-after-number-trap", "phrase/phrase-which-is-trap", "sets/roots-or-vs-one",
+    "notation/celsius-vs-fahrenheit-trap", "phrase/hashes-first-guess-trap", "phrase/hashes-is-wrong-trap",
+    "phrase/phrase-if-clause-trap", "phrase/phrase-only-if-trap", "position/box-after-not-in-phrase-trap",
+    "position/box-hypothetical-trap", "position/box-in-hashes-not-trap", "position/box-perhaps-after-phrase-trap",
+    "position/later-common-mistake-trap", "position/later-double-check-trap", "position/later-not-box-trap",
+    "position/later-one-might-think-trap", "position/later-student-claimed-trap", "position/later-wrong-to-say-trap",
+    "quantity/digits-halves-trap", "quantity/digits-thirds-trap", "quantity/factorial-word-trap",
+    "quantity/option-letter-mismatch-trap", "quantity/tenths-trap",
 }
 
 

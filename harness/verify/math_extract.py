@@ -102,7 +102,8 @@ _NOT_UNIT_WORDS = _SCALING_WORDS | frozenset(
     "half halves third thirds quarter quarters fourth fourths fifth fifths sixth sixths eighth eighths "
     "tenth tenths hundredth hundredths percent zero one two three four five six seven eight nine ten eleven "
     "twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty "
-    "seventy eighty ninety maybe perhaps possibly probably either neither nor".split()
+    "seventy eighty ninety maybe perhaps possibly probably either neither nor no wait actually hmm oops sorry "
+    "hold on".split()
 )
 _MAX_UNIT_WORDS = 3  # "18 square feet", "5 miles per hour"; a longer run of words is a clause, not a unit
 # What may follow a number's unit words without changing it: the end, punctuation, or a clause word.
