@@ -143,3 +143,20 @@ def test_a_waiting_run_computes_what_the_owner_gave_up(tmp_path):
     thread.join(10)
     assert [g.text for g in out["r"]] == ["FROM OWNER", "Y"]
     assert [r.messages[-1]["content"] for r in model.calls] == ["y"]
+
+
+def test_a_lone_surrogate_in_model_text_is_stored_and_read_back_the_same(tmp_path):
+    """SQLite takes UTF-8 only: the generation is made valid once, so the run and its resume see one text."""
+
+    class Surrogate(CountingModel):
+        def generate(self, requests, on_done=None):
+            out = [Generation("bad \ud800 text", "stop", 1, 1) for _ in requests]
+            for i, g in enumerate(out):
+                if on_done:
+                    on_done(i, g)
+            return out
+
+    path = tmp_path / "c.sqlite"
+    first = CachedGenerator(Surrogate(), Cache(path)).generate([req("q \udfff")])
+    again = CachedGenerator(Surrogate(), Cache(path)).generate([req("q \udfff")])
+    assert first[0].text == again[0].text == "bad \ufffd text" and again[0].cached

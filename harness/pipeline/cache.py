@@ -8,6 +8,7 @@ result instead of computing it again. A claim whose owner died, or that saw no p
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -23,6 +24,7 @@ from typing import TypeVar
 
 from tl_eval.harness.errors import OutputError
 from tl_eval.harness.models.base import Generator
+from tl_eval.harness.records import valid_text
 from tl_eval.harness.types import Generation, GenerationRequest, Verdict
 
 # `created` defaults to an expression every SQLite 3 has: unixepoch('subsec') needs 3.42 and is NULL
@@ -64,7 +66,9 @@ def generation_key(fingerprint: str, request: GenerationRequest) -> str:
         "sampling": request.sampling.to_dict(),
         "sample_index": request.sample_index,
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    # surrogatepass: a prompt that quotes model text with a lone surrogate still hashes (unchanged for valid text).
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")
+                          ).hexdigest()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -294,6 +298,9 @@ class CachedGenerator:
             if j in done:
                 return
             done.add(j)
+            # SQLite stores UTF-8 only: a lone surrogate (a scripted or remote model can send one) becomes U+FFFD
+            # here, for the caller too, so a fresh run and its resume from the cache see the same text.
+            gen = dataclasses.replace(gen, text=valid_text(gen.text))
             self.cache.put_generation(keys[j], gen)
             fill(keys[j], gen)
 
