@@ -249,7 +249,8 @@ def sandbox_cmd(tier_names: str) -> None:
 
     promises = {"answer_key_unreachable_in_memory": "no answer key in memory", "filesystem_allowlist":
                 "file-system allowlist", "private_uid": "private uid", "namespaces": "namespaces",
-                "memory_limit": "memory limit", "job_dir_size_limit": "job dir size limit"}
+                "memory_limit": "memory limit", "job_dir_size_limit": "job dir size limit",
+                "jobs_independent": "jobs independent", "proc_hidden": "/proc hidden"}
     table = Table(title="sandbox tiers on this machine")
     for col in ("tier", *promises.values(), "gaps"):
         table.add_column(col)
