@@ -42,7 +42,9 @@ FLEXIBLE_FALSE_POSITIVES = {
     "position/later-common-mistake-trap", "position/later-double-check-trap", "position/later-not-box-trap",
     "position/later-one-might-think-trap", "position/later-student-claimed-trap", "position/later-wrong-to-say-trap",
     "quantity/digits-halves-trap", "quantity/digits-thirds-trap", "quantity/factorial-word-trap",
-    "quantity/option-letter-mismatch-trap", "quantity/tenths-trap",
+    "quantity/option-letter-mismatch-trap", "quantity/tenths-trap", "position/box-conditional-after-trap",
+    "position/box-is-wrong-after-trap", "phrase/phrase-which-is-wrong-trap", "position/boxes-or-hedge-trap",
+    "phrase/phrase-comma-if-trap",
 }
 
 

@@ -111,7 +111,8 @@ _CLAUSE_WORDS = frozenset("because since which as so for in per each altogether 
 _TAIL_TOKEN = re.compile(r"[ \t]*(?:(±|∓|\\pm\b|\+/-)|([^\W\d_]+)|(\d))")
 # An alternative after the answer: "5 or maybe 6", "5 (or 6)", "5; or 6", "5 — or 6", "5 in the first case".
 _ALTERNATIVE = re.compile(
-    r"[\s(,;:\u2014\u2013-]*(?:or|otherwise|alternatively|maybe|perhaps|possibly)\b"
+    r"(?:[\s(,;:\u2014\u2013$-]|\\[)\]])*(?:or|otherwise|alternatively|maybe|perhaps|possibly|if|unless|assuming|provided|"
+    r"only\s+if|(?:which|that|this)?\s*(?:is|was|would\s+be)\s+(?:wrong|incorrect|not\b|a\s+mistake))\b"
     r"(?!\s+(?:more|less|fewer|greater|so|higher|lower|larger|smaller|above|below|about|approximately|roughly)\b)"
     r"|.*?\b(?:first|second|third|other|one|either|each)\s+cases?\b",
     re.IGNORECASE,
@@ -198,9 +199,20 @@ def _final_answers(text: str) -> list[tuple[int, str]]:
             answer = _phrase_answer(match.group(1)[:_MAX_REST])
             if answer:
                 found.append((match.start(), answer))
+    previous: tuple[int, str] | None = None  # (end, content) of the box before
     for match in _BOXED.finditer(text):
         content = _group_after(text, match.end(), braces)
-        if content is not None and content.strip() and _committed(text, match.start()):
+        close = braces.get(_skip_blanks(text, match.end()))
+        if content is None or not content.strip():
+            continue
+        alternative = previous is not None and _OR_BETWEEN.fullmatch(text, previous[0], match.start()) and (
+            _differ(previous[1], content))
+        previous = (close + 1, content) if close is not None else None
+        if alternative:
+            continue  # "\\boxed{5} or \\boxed{6}": a hedge ("\\boxed{1\\frac14} or \\boxed{1.25}" commits)
+        if _committed(text, match.start()):
+            if close is not None and _ALTERNATIVE.match(text, close + 1, close + 1 + _CONTEXT):
+                continue  # "\\boxed{5} or ...", "\\boxed{5}, if ...", "\\boxed{5} is wrong": no commitment
             found.append((match.start(), content.strip()))
     for match in _ANSWER_PHRASE.finditer(text):
         if _NOT_OWN_ANSWER.search(text, max(0, match.start() - 24), match.start()):
@@ -812,6 +824,21 @@ def _changed_after(text: str, pos: int, value: Fraction | None = None) -> bool:
 
 _LEADING_BOX = re.compile(r"(?:\$\$?|\\\[|\\\()?\s*\\(?:boxed|fbox)\b")
 _BARE_TOKEN = re.compile(r"[^\s$]+")
+
+
+_OR_BETWEEN = re.compile(r"(?:[\s,;$]|\\[()\[\]])*or(?:[\s,;$]|\\[()\[\]])*")
+
+
+def _differ(a: str, b: str) -> bool:
+    """Whether two boxed answers are different numbers (not two forms of one value); unknown: False."""
+    x, y = to_fraction(read_answer(a)), to_fraction(read_answer(b))
+    return x is not None and y is not None and x != y
+
+
+def _skip_blanks(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t":
+        pos += 1
+    return pos
 
 
 def _group_after(text: str, pos: int, braces: dict[int, int] | None = None) -> str | None:
