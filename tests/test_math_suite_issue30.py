@@ -44,7 +44,8 @@ FLEXIBLE_FALSE_POSITIVES = {
     "quantity/digits-halves-trap", "quantity/digits-thirds-trap", "quantity/factorial-word-trap",
     "quantity/option-letter-mismatch-trap", "quantity/tenths-trap", "position/box-conditional-after-trap",
     "position/box-is-wrong-after-trap", "phrase/phrase-which-is-wrong-trap", "position/boxes-or-hedge-trap",
-    "phrase/phrase-comma-if-trap",
+    "phrase/phrase-comma-if-trap", "position/later-some-say-trap", "position/later-earlier-wrote-trap",
+    "quantity/ish-trap", "position/later-incorrect-answer-trap",
 }
 
 

@@ -28,7 +28,9 @@ _HEADING_TEXT = re.compile(r"(?:\(?[A-Za-z]\)\s+)?[^\W\d_]{2,}|\d+(?:\.\d+)*\s*[
 _UNCOMMITTED = re.compile(
     r"\b(?:if|whether|suppose|supposing|assume|assuming|unless|maybe|perhaps|instead|rather|"
     r"claim|claims|claimed|claiming|mistake|mistaken|mistakenly|wrong|wrongly|incorrect|incorrectly|might|"
-    r"would|could|tempting|check|recheck|verify|(?<!I )(?<!we )(?<!We )think|thinks|thought)"
+    r"would|could|tempting|check|recheck|verify|(?<!I )(?<!we )(?<!We )think|thinks|thought|say|says|said|"
+    r"suggest|suggests|suggested|guess|guessed|expect|expected|example|wrote|written|previously|earlier|"
+    r"initially|originally)"
     r"\W+(?:[\w$]+\W+){0,2}$"
     r"|(?:\bnot|\bnever|n't)\W+$",  # right before it only: "the total is not 5, so the answer is 6" commits
     re.IGNORECASE,
@@ -102,13 +104,13 @@ _NOT_UNIT_WORDS = _SCALING_WORDS | frozenset(
     "half halves third thirds quarter quarters fourth fourths fifth fifths sixth sixths eighth eighths "
     "tenth tenths hundredth hundredths percent zero one two three four five six seven eight nine ten eleven "
     "twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty "
-    "seventy eighty ninety maybe perhaps possibly probably either neither nor no wait actually hmm oops sorry "
+    "seventy eighty ninety out vs versus maybe perhaps possibly probably either neither nor no wait actually hmm oops sorry "
     "hold on".split()
 )
 _MAX_UNIT_WORDS = 3  # "18 square feet", "5 miles per hour"; a longer run of words is a clause, not a unit
 # What may follow a number's unit words without changing it: the end, punctuation, or a clause word.
 _CLAUSE_WORDS = frozenset("because since which as so for in per each altogether total where".split())
-_TAIL_TOKEN = re.compile(r"[ \t]*(?:(±|∓|\\pm\b|\+/-)|([^\W\d_]+)|(\d))")
+_TAIL_TOKEN = re.compile(r"[ \t]*(?:(±|∓|&|→|⇒|≈|~|\\pm\b|\+/-)|([^\W\d_]+)|(\d))")
 # An alternative after the answer: "5 or maybe 6", "5 (or 6)", "5; or 6", "5 — or 6", "5 in the first case".
 _ALTERNATIVE = re.compile(
     r"(?:[\s(,;:\u2014\u2013$-]|\\[)\]])*(?:or|otherwise|alternatively|maybe|perhaps|possibly|if|unless|assuming|provided|"
@@ -808,8 +810,10 @@ def _changed_after(text: str, pos: int, value: Fraction | None = None) -> bool:
                 other = read_quantity(text, approx.end())
                 return other is None or abs(other.value - value) > abs(value) / 100
             after = _TAIL_TOKEN.match(text, m.end())
-            # "2 and 3 quarters", "3 hours and 30 minutes", "5 or maybe 6"; "7 apples and 3 oranges" is a clause
-            return bool(after and (after.group(1) or (after.group(3) and (not words or words[-1] in _COMPOUND_UNITS))
+            # "2 and 3 quarters", "3 hours and 30 minutes", "5 or maybe 6", "5 apples or 6 pears"; "7 apples
+            # and 3 oranges" is a clause
+            return bool(after and (after.group(1) or (after.group(3) and (
+                word == "or" or not words or words[-1] in _COMPOUND_UNITS))
                                    or (after.group(2) and after.group(2).lower() in _NOT_UNIT_WORDS)))
         if word in _NOT_UNIT_WORDS or word in _MATH_WORDS:
             return True
@@ -994,8 +998,8 @@ def _leading_expression(text: str) -> str:
             if not openers:
                 break
             openers.pop()
-        elif ch in "±∓":
-            return text.strip()  # "5 ± 1": not 5
+        elif ch in "±∓&→⇒~≈≠≤≥":
+            return text.strip()  # "5 ± 1", "5 & 6", "5 → 6": not 5
         elif not (ch.isdigit() or ch.isspace() or ch in _MATH_CHARS):
             break
         i += 1
