@@ -45,7 +45,7 @@ FLEXIBLE_FALSE_POSITIVES = {
     "quantity/option-letter-mismatch-trap", "quantity/tenths-trap", "position/box-conditional-after-trap",
     "position/box-is-wrong-after-trap", "phrase/phrase-which-is-wrong-trap", "position/boxes-or-hedge-trap",
     "phrase/phrase-comma-if-trap", "position/later-some-say-trap", "position/later-earlier-wrote-trap",
-    "quantity/ish-trap", "position/later-incorrect-answer-trap",
+    "quantity/ish-trap", "position/later-incorrect-answer-trap", "phrase/span-if-trap",
 }
 
 

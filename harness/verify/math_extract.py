@@ -230,7 +230,8 @@ def _final_answers(text: str) -> list[tuple[int, str]]:
         if alternative:
             continue  # "\\boxed{5} or \\boxed{6}": a hedge ("\\boxed{1\\frac14} or \\boxed{1.25}" commits)
         if _committed(text, match.start()):
-            if close is not None and _ALTERNATIVE.match(text, close + 1, close + 1 + _CONTEXT):
+            if close is not None and (_ALTERNATIVE.match(text, close + 1, close + 1 + _CONTEXT) or _OPERATED.match(
+                    text, close + 1, close + 1 + _CONTEXT)):
                 continue  # "\\boxed{5} or ...", "\\boxed{5}, if ...", "\\boxed{5} is wrong": no commitment
             found.append((match.start(), content.strip()))
     for match in _ANSWER_PHRASE.finditer(text):
@@ -851,6 +852,8 @@ _LEADING_BOX = re.compile(r"(?:\$\$?|\\\[|\\\()?\s*\\(?:boxed|fbox)\b")
 _BARE_TOKEN = re.compile(r"[^\s$]+")
 
 
+# A box that an operation continues ("\\boxed{5}^2 = 25", "\\boxed{5} \\times 2") holds a step, not the answer.
+_OPERATED = re.compile(r"\$?[ \t]*(?:\^(?!\s*\{?\s*\\circ)|[_*/×·]|\\times\b|\\cdot\b|\\div\b|[-+][ \t]*\d)")
 _OR_BETWEEN = re.compile(r"(?:[\s,;$]|\\[()\[\]])*or(?:[\s,;$]|\\[()\[\]])*")
 
 
@@ -894,7 +897,12 @@ def _phrase_answer(rest: str) -> str | None:
             if opener == "$" and re.match(r"\d", rest[end + 1 : end + 2]):
                 break  # "$18 and $7 left": dollar amounts, not a math span
             if end > len(opener):
-                return _joined_spans(rest, opener, closer, end)
+                joined, after = _joined_spans(rest, opener, closer, end), end + len(closer)
+                if joined == _clean(rest[len(opener) : end]) and (
+                        _ALTERNATIVE.match(rest, after, after + _CONTEXT) or _changed_after(rest, after)):
+                    stop = _SENTENCE_END.search(rest, after)
+                    return _clean(rest[: stop.start()] if stop else rest)  # "$5$ (or $6$)", "$5$ if ...": not 5
+                return joined
     end = _SENTENCE_END.search(rest)
     sentence = _clean(rest[: end.start()] if end else rest)
     if sentence is None or to_fraction(sentence) is not None:
