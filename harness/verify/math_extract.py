@@ -201,7 +201,20 @@ def extract_strict(text: str) -> str | None:
     expression it starts with ("The answer is 3 apples, and 7 oranges were left." gives `3`).
     """
     text, found = _before_new_question(text)
-    return max(found)[1] if found else None
+    if not found:
+        return None
+    position, answer = max(found)
+    if _RETRACTION.search(text, position + 1):
+        return None  # "The answer is 5. Wait, that's wrong." and no answer after it: nothing is committed to
+    return answer
+
+
+# Words after the last answer that take it back.
+_RETRACTION = re.compile(
+    r"\b(?:that|this|it)(?:'s|\s+is|\s+was)\s+(?:wrong|incorrect|not\s+(?:right|correct)|a\s+mistake)\b"
+    r"|\bwait\s*[,.!]|\bactually,?\s+no\b|\boops\b",
+    re.IGNORECASE,
+)
 
 
 def _rest_of_line(text: str, pos: int) -> str:
