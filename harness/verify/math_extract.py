@@ -133,7 +133,7 @@ _ALTERNATIVE = re.compile(
     r"(?:[\s(,;:\u2014\u2013$-]|\\[)\]])*(?:or|otherwise|alternatively|maybe|perhaps|possibly|if|unless|assuming|provided|"
     r"only\s+if|(?:which|that|this)?\s*(?:is|was|would\s+be)\s+(?:wrong|incorrect|not\b|a\s+mistake))\b"
     r"(?!\s+(?:more|less|fewer|greater|so|higher|lower|larger|smaller|above|below|about|approximately|roughly)\b)"
-    r"|.*?\b(?:first|second|third|other|one|either|each)\s+cases?\b",
+    r"|.*?\b(?:(?:first|second|third|other|one|either|each)\s+cases?|for\s+part\s*\(?[a-z0-9]\b)",
     re.IGNORECASE,
 )
 
