@@ -46,7 +46,7 @@ FLEXIBLE_FALSE_POSITIVES = {
     "position/box-is-wrong-after-trap", "phrase/phrase-which-is-wrong-trap", "position/boxes-or-hedge-trap",
     "phrase/phrase-comma-if-trap", "position/later-some-say-trap", "position/later-earlier-wrote-trap",
     "quantity/ish-trap", "position/later-incorrect-answer-trap", "phrase/span-if-trap",
-    "position/retracted-last-answer-trap",
+    "position/retracted-last-answer-trap", "position/instead-of-box-trap",
 }
 
 

@@ -27,7 +27,7 @@ _HEADING_TEXT = re.compile(r"(?:\(?[A-Za-z]\)\s+)?[^\W\d_]{2,}|\d+(?:\.\d+)*\s*[
 # "one might think") and checks ("let me double-check:") close before a marker make it uncommitted as well.
 # Matched as words, not as one regular expression: that was the slowest step of extraction.
 _UNCOMMITTED_WORDS = frozenset(
-    "if whether suppose supposing assume assuming unless maybe perhaps instead rather claim claims claimed "
+    "if whether suppose supposing assume assuming unless maybe perhaps claim claims claimed "
     "claiming mistake mistaken mistakenly wrong wrongly incorrect incorrectly might would could tempting check "
     "recheck verify think thinks thought say says said suggest suggests suggested guess guessed expect expected "
     "example wrote written previously earlier initially originally".split()
@@ -44,8 +44,8 @@ def _uncommitted_before(window: str) -> bool:
     if not words:
         return False
     last = words[-1]
-    if last in _NEGATIONS or last.endswith("n't") or (last == "t" and window.rstrip()[-4:-1].lower() == "n't"):
-        return True
+    if last in _NEGATIONS or last.endswith("n't") or words[-2:] in (["instead", "of"], ["rather", "than"]):
+        return True  # "6, not \\boxed{5}", "6 instead of \\boxed{5}"; "working instead is \\boxed{140}" commits
     for i, w in enumerate(words):
         if w in _UNCOMMITTED_WORDS and not (w == "think" and i > 0 and words[i - 1] in ("i", "we")):
             return True
@@ -649,6 +649,9 @@ def read_answer(answer: str) -> str:
     """
     s = _unwrap_span(answer.strip().strip("*").strip()).replace(_MINUS, "-").replace("π", "\\pi")
     s = _IMAGINARY.sub("i", s)
+    # A box inside an answer ("6 instead of \\boxed{5}", kept whole because it is no single value) would be
+    # what math-verify extracts from it: only its brace group stays.
+    s = _BOXED.sub("", s)
     s = _EMPTY_SET.sub(r"\\emptyset", s)
     option = _option(s)
     if option and option[1]:
