@@ -60,14 +60,6 @@ class FrameReader:
             self.eof = True
         self.buf += chunk
 
-    def has_frame(self) -> bool:
-        """Whether a whole frame is buffered (or the stream has ended): `next_frame` needs no read."""
-        if self.eof:
-            return True
-        if len(self.buf) < HEADER.size:
-            return False
-        return len(self.buf) >= HEADER.size + HEADER.unpack_from(self.buf)[0]
-
     def next_frame(self):
         """The next complete frame, or None if more bytes are needed."""
         if len(self.buf) < HEADER.size:

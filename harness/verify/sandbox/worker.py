@@ -92,8 +92,6 @@ _MS_NOSUID, _MS_NODEV = 2, 4
 _CAP_SYS_ADMIN = 21
 _SYS_PIDFD_SEND_SIGNAL = 424
 REAP_TIMEOUT_S = 10.0
-_LIBC = ctypes.CDLL(None, use_errno=True)
-_LIBC.syscall  # resolved once, not per job
 
 
 @functools.lru_cache(maxsize=64)  # small: every cached object is copied into each fork
@@ -142,10 +140,6 @@ class Worker:
             if self.seccomp:
                 seccomp.Filter(seccomp.NAMESPACE_SETUP).install()
         self.oom_seen = self.oom_kills()
-        # The pidfd of the last job's child, SIGKILLed but perhaps not yet gone: its end is awaited before the next
-        # child is made (or before the worker waits for the host), not before the job's reply (`finish`).
-        self.dying: int | None = None
-        self.next_job_queued = lambda: False
         # Trusted data (tests, references) arrives from now on: no process may read this one's memory.
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
         judge.install_alarm()
@@ -162,7 +156,6 @@ class Worker:
 
     def spawn(self, solution: str, entry_point: str, cpu_s: int, limits: dict) -> judge.ChildLink:
         """Have the zygote fork the child that confines itself; send it the program to run."""
-        self.await_last_job()  # every process of the last job is gone before the zygote mounts and forks again
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         out_r, out_w = os.pipe()
@@ -183,43 +176,19 @@ class Worker:
             pass  # the child died before reading: the load check reports how
         return link
 
-    def await_last_job(self) -> None:
-        """Wait until the last job's PID namespace has died (the kernel killed and reaped all of it); then the
-        job cgroup's OOM counter is read again, so that a kill during that job's end counts for no later job."""
-        pidfd, self.dying = self.dying, None
-        if pidfd is not None:
-            try:
-                _wait_gone(pidfd)
-            finally:
-                os.close(pidfd)
-            self.oom_seen = self.oom_kills()
-
-    def finish(self, link: judge.ChildLink, defer: bool = False) -> tuple[int | None, bool]:
+    def finish(self, link: judge.ChildLink) -> tuple[int | None, bool]:
         """Close the pipes, kill the child and every descendant, and wait until all are gone.
 
         With fresh namespaces the worker does it through the child's pidfd (the job's PID namespace dies with
         its first process, and its mount namespace and tmpfs with the last); otherwise the zygote kills by uid,
         reaps as subreaper and empties the job root. Returns the child's wait status where known and whether
-        the job's memory cgroup killed something.
-
-        `defer` (fresh tiers, the host's next job already queued here): the child is SIGKILLed now, but its end
-        is awaited in `await_last_job`, before the next child is made, so that its teardown overlaps the reply.
-        The host waits for that next job's reply, so it never sees the last reply of a call before every process
-        of the call's jobs is gone."""
+        the job's memory cgroup killed something."""
         for fd in (link.req_w, link.resp_r, link.out_r):
             if fd >= 0:
                 os.close(fd)
         status = None
         if self.fresh:
-            pidfd = _kill(link)
-            if pidfd is not None:
-                if defer:
-                    self.dying = pidfd
-                else:
-                    try:
-                        _wait_gone(pidfd)
-                    finally:
-                        os.close(pidfd)
+            _kill_and_wait(link)
         else:
             link.setup.close()
             status = self.zygote.finish(link.pid)
@@ -264,7 +233,7 @@ class Worker:
                     failing = None if outcome["status"] == "compile_error" else name
                     break
         finally:
-            status, oom = self.finish(link, defer=self.next_job_queued()) if link is not None else (None, False)
+            status, oom = self.finish(link) if link is not None else (None, False)
         if status is not None and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGXCPU:
             if outcome["status"] == "fail":
                 outcome.update(status="timeout", reason="CPU time limit reached")
@@ -301,29 +270,25 @@ class Worker:
                 "child": value}
 
 
-def _kill(link: judge.ChildLink) -> int | None:
-    """SIGKILL the job's first process through its pidfd; the pidfd, for `_wait_gone`. None: the child ended (or
-    was never made) before it sent its pidfd, so it started nothing."""
+def _kill_and_wait(link: judge.ChildLink) -> None:
+    """SIGKILL the job's first process through its pidfd and wait until it has exited: the kernel then has killed
+    and reaped every other process of its PID namespace (zap_pid_namespace runs before the exit is signalled)."""
     try:
         pidfd = link.take_pidfd(REAP_TIMEOUT_S)
     finally:
         link.setup.close()
     if pidfd is None:
-        return None
-    if _LIBC.syscall(_SYS_PIDFD_SEND_SIGNAL, pidfd, signal.SIGKILL, None, 0) != 0 and ctypes.get_errno() != 3:
-        err = ctypes.get_errno()
+        return  # the child ended (or was never made) before it sent its pidfd: it started nothing
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.syscall(_SYS_PIDFD_SEND_SIGNAL, pidfd, signal.SIGKILL, None, 0) != 0 and ctypes.get_errno() != 3:
+            raise Unhealthy(f"pidfd_send_signal failed: errno {ctypes.get_errno()}")
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if not poller.poll(REAP_TIMEOUT_S * 1000):
+            raise Unhealthy(f"the job's processes survived SIGKILL for {REAP_TIMEOUT_S:.0f} s")
+    finally:
         os.close(pidfd)
-        raise Unhealthy(f"pidfd_send_signal failed: errno {err}")
-    return pidfd
-
-
-def _wait_gone(pidfd: int) -> None:
-    """Wait until the SIGKILLed first process of a job has exited: the kernel then has killed and reaped every
-    other process of its PID namespace (zap_pid_namespace runs before the exit is signalled)."""
-    poller = select.poll()
-    poller.register(pidfd, select.POLLIN)
-    if not poller.poll(REAP_TIMEOUT_S * 1000):
-        raise Unhealthy(f"the job's processes survived SIGKILL for {REAP_TIMEOUT_S:.0f} s")
 
 
 class _CapHeader(ctypes.Structure):
@@ -390,9 +355,6 @@ def main() -> None:
         return
     gc.freeze()  # start-up objects live for good: keep them out of every later collection (and its page writes)
     reader = FrameReader()
-    # A job's end may be awaited after its reply only when the host has sent the next one (whose reply it then
-    # waits for); otherwise before the reply, as the host may return from `verify` on it.
-    worker.next_job_queued = lambda: reader.has_frame() or bool(select.select([host_in], [], [], 0)[0])
     while True:
         msg = read_frame_blocking(host_in, reader)
         if msg is None:
@@ -404,10 +366,6 @@ def main() -> None:
                                    "stderr": "", "seconds": 0.0, "details": {"reason": str(e)}, "worker_exits": True})
             break
         write_frame(host_out, reply)
-    try:
-        worker.await_last_job()
-    except Unhealthy:
-        pass  # the worker exits: the zygote dies with it, and bwrap's namespace with the worker
 
 
 if __name__ == "__main__":
