@@ -16,6 +16,7 @@ from typing import Any
 from tl_eval.harness.errors import DataError
 from tl_eval.harness.types import Generation, Verdict
 
+
 def valid_text(value):
     """`value` with lone surrogates in its strings replaced (U+FFFD): any text a program produced stays writable."""
     if isinstance(value, str):

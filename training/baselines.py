@@ -276,9 +276,8 @@ def run_baseline(name: str, root: Path | None = None, show_progress: bool = True
 
 
 # The noise rule for greedy outcomes that cannot be compared exactly (docs/training.md, "Reproducing an entry"):
-# near-tie flips between machines go both ways and touch few problems. Measured: 4-7 of 100 per task between an
-# Intel (AVX-512, AMX) and an AMD (AVX-512, no AMX) machine, and 4-5 of 100 from another batch composition on one
-# machine. A real change shows as flips one way (McNemar), as a net difference that balanced flips of that count
+# near-tie flips between machines go both ways and touch few problems. Measured on 100 problems: 0 between Intel
+# and AMD AVX-512 builds, 7 between AVX-512 and AVX2 ones, 4-5 from another batch composition on one machine. A real change shows as flips one way (McNemar), as a net difference that balanced flips of that count
 # rarely reach, or as many flips (a prompt or model change).
 NOISE_ALPHA = 0.05
 NOISE_MAX_FLIP_SHARE = 0.15
