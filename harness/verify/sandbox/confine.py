@@ -76,7 +76,7 @@ def mount_job_dir(job: str, uid: int | None, disk_mb: int, replace: bool) -> Non
 
 
 def confine(jobs_root: str, uid: int | None, limits: ChildLimits, ruleset: int | None, child_filter=None,
-            fresh_dir: bool = False) -> str:
+            fresh_dir: bool = False, job: str | None = None) -> str:
     """Apply every layer this tier uses, in an order where each step still has the rights it needs; returns the
     fresh job directory (the cwd and TMPDIR), which the child owns.
 
@@ -84,9 +84,11 @@ def confine(jobs_root: str, uid: int | None, limits: ChildLimits, ruleset: int |
     (namespace set-up, kernel objects numbered in sequence, ownership changes without a private uid).
     `fresh_dir`: the zygote mounted a new tmpfs as this job's directory; otherwise the child makes the job
     directory in the shared job root. (The job's memory cgroup needs nothing here: the zygote is in it.)
+    `job`: the job directory, `<jobs_root>/job`, where the caller has it already.
     """
     os.setpgid(0, 0)
-    job = os.path.join(jobs_root, JOB_DIR)
+    if job is None:
+        job = os.path.join(jobs_root, JOB_DIR)
     set_rlimits(limits)  # before the uid drop: RLIMIT_NPROC then binds the new, unprivileged uid
     if uid is not None:
         drop_privileges(uid)
@@ -97,5 +99,6 @@ def confine(jobs_root: str, uid: int | None, limits: ChildLimits, ruleset: int |
     if not fresh_dir:
         os.mkdir(job, 0o700)
     os.chdir(job)
-    os.environ["TMPDIR"] = job
+    if os.environ.get("TMPDIR") != job:  # the zygote sets it once for all its children
+        os.environ["TMPDIR"] = job
     return job

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import _socket
 import builtins
+import ctypes
 import os
 import select
 import struct
@@ -20,6 +21,12 @@ from .protocol import REPLY_CONTAINERS, REPLY_MAX, FrameError, FrameReader, Fram
 
 EXCERPT = 2000
 _FD_SIZE = struct.calcsize("i")
+_UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+_SCM_CREDENTIALS = 2
+_SETUP_ANC = _socket.CMSG_SPACE(4 * _FD_SIZE) + _socket.CMSG_SPACE(_UCRED.size)
+_SYS_PIDFD_OPEN = 434  # the same number on every architecture
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_LIBC.syscall  # resolved once, here
 
 
 class Stop(BaseException):
@@ -46,8 +53,9 @@ class ChildLink:
     """The worker's end of the pipes to one child (which serves every test of one job), with the current test's
     wall deadline and output cap.
 
-    `setup` is a socket on which the child reports, before any candidate code runs, its pidfd (fresh-namespace
-    tiers) and then that its confinement is complete. Replies are bounded (`protocol.REPLY_MAX` bytes and
+    `setup` is a socket on which the child reports, before any candidate code runs, its pid (fresh-namespace
+    tiers: the kernel's credentials on a message, of which the worker opens a pidfd) and then that its
+    confinement is complete. Replies are bounded (`protocol.REPLY_MAX` bytes and
     `REPLY_CONTAINERS` containers) so that what the worker decodes, not the child, sets the worker's memory."""
 
     def __init__(self, pid: int | None, req_w: int, resp_r: int, out_r: int, setup: _socket.socket,
@@ -57,6 +65,7 @@ class ChildLink:
         self.deadline = 0.0
         self.reader = FrameReader(REPLY_MAX, REPLY_CONTAINERS)
         self.pidfd: int | None = None
+        self._pidfd_error = 0
         self._setup_eof = False
         self.output = bytearray()
         self.output_total = 0
@@ -81,13 +90,23 @@ class ChildLink:
         if timeout is not None and not select.select([self.setup], [], [], timeout)[0]:
             return False
         try:
-            data, anc, _, _ = self.setup.recvmsg(16, _socket.CMSG_SPACE(4 * _FD_SIZE))
+            data, anc, _, _ = self.setup.recvmsg(16, _SETUP_ANC)
         except (BlockingIOError, InterruptedError):
             return False
-        fds = [fd for level, kind, blob in anc if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS
-               for fd in struct.unpack(f"{len(blob) // _FD_SIZE}i", blob[: len(blob) - len(blob) % _FD_SIZE])]
-        if data == b"p" and len(fds) == 1 and self.pidfd is None:
-            self.pidfd = fds.pop()
+        fds, pid = [], None
+        for level, kind, blob in anc:
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                fds += struct.unpack(f"{len(blob) // _FD_SIZE}i", blob[: len(blob) - len(blob) % _FD_SIZE])
+            elif level == _socket.SOL_SOCKET and kind == _SCM_CREDENTIALS and len(blob) >= _UCRED.size:
+                pid = _UCRED.unpack_from(blob)[0]  # set by the kernel: the sender's pid in this namespace
+        if data == b"p" and pid and pid > 0 and self.pidfd is None:
+            # The child (pid 1 of the job's namespace) cannot have been reaped yet: the zygote reaps it only
+            # before the next spawn, after the worker has waited on this pidfd; so the pid is still the child's.
+            pidfd = _LIBC.syscall(_SYS_PIDFD_OPEN, pid, 0)
+            if pidfd < 0:
+                self._pidfd_error = ctypes.get_errno()  # raised by take_pidfd: the job's end cannot be awaited
+            else:
+                self.pidfd = pidfd
         elif data == b"1":
             self._confined = True
         elif not data:
@@ -104,8 +123,10 @@ class ChildLink:
 
     def take_pidfd(self, timeout: float) -> int | None:
         """The child's pidfd, waiting for it if the child has not sent it yet; None if it never will."""
-        while self.pidfd is None and self._read_setup(timeout):
+        while self.pidfd is None and not self._pidfd_error and self._read_setup(timeout):
             pass
+        if self._pidfd_error:
+            raise OSError(self._pidfd_error, "pidfd_open of the child failed")
         if self.pidfd is None and not self._setup_eof:
             raise TimeoutError("the child sent no pidfd")
         pidfd, self.pidfd = self.pidfd, None

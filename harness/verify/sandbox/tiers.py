@@ -64,7 +64,7 @@ def worker_env(tier: str = "bwrap") -> dict[str, str]:
     """A clean environment: the host's variables (secrets included) never reach a worker or its children."""
     return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
             "PYTHONPATH": BWRAP_PKG if tier == "bwrap" else _package_root(),
-            "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+            "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "LD_BIND_NOW": "1"}
 
 
 def _site_dirs(prefix: str) -> list[str]:

@@ -92,6 +92,8 @@ _MS_NOSUID, _MS_NODEV = 2, 4
 _CAP_SYS_ADMIN = 21
 _SYS_PIDFD_SEND_SIGNAL = 424
 REAP_TIMEOUT_S = 10.0
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_LIBC.syscall  # resolved once, here
 
 
 @functools.lru_cache(maxsize=64)  # small: every cached object is copied into each fork
@@ -160,6 +162,9 @@ class Worker:
         resp_r, resp_w = os.pipe()
         out_r, out_w = os.pipe()
         setup_sock, child_setup = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0)
+        if self.fresh:
+            # Messages the child sends carry its credentials: its first one gives the worker its pid.
+            setup_sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_PASSCRED, 1)
         setup_w = child_setup.detach()
         child_limits = ChildLimits(memory_mb=int(limits["memory_mb"]), file_size_mb=int(limits["file_size_mb"]),
                                    cpu_s=cpu_s, nproc=32 if self.cgroup else NPROC_WITHOUT_CGROUP)
@@ -280,8 +285,7 @@ def _kill_and_wait(link: judge.ChildLink) -> None:
     if pidfd is None:
         return  # the child ended (or was never made) before it sent its pidfd: it started nothing
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.syscall(_SYS_PIDFD_SEND_SIGNAL, pidfd, signal.SIGKILL, None, 0) != 0 and ctypes.get_errno() != 3:
+        if _LIBC.syscall(_SYS_PIDFD_SEND_SIGNAL, pidfd, signal.SIGKILL, None, 0) != 0 and ctypes.get_errno() != 3:
             raise Unhealthy(f"pidfd_send_signal failed: errno {ctypes.get_errno()}")
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)
@@ -338,6 +342,7 @@ def _prepare_jobs_root(path: str, config: dict, private_uid: bool) -> bool:
 
 
 def main() -> None:
+    os.environ.pop("LD_BIND_NOW", None)
     config = json.loads(sys.argv[1])
     lean = stdlib_readable_by_others()
     for name in PRELOAD_LEAN if lean else PRELOAD_FULL:

@@ -33,7 +33,6 @@ _MSG_BYTES = 1 << 16
 _PR_SET_PDEATHSIG, _PR_SET_CHILD_SUBREAPER = 1, 36
 _FD_SIZE = struct.calcsize("i")
 _CLONE_NEWPID = 0x20000000
-_SYS_PIDFD_OPEN = 434  # the same number on every architecture
 _LIBC = ctypes.CDLL(None, use_errno=True)
 # fork() through ctypes with no return type: the parent never holds the child's pid as an int. PyDLL keeps the GIL
 # across the call, and the PyOS_* hooks do what os.fork() does around it.
@@ -48,18 +47,48 @@ class Unhealthy(Exception):
     """The sandbox cannot guarantee a clean slate for the next job; the worker exits and the host starts another."""
 
 
+# A request from the worker is one fixed-size record: the operation, then the child's limits (spawn) or its pid
+# (finish, legacy tiers). Unpacking it builds a handful of ints, where JSON built dicts and lists in the zygote on
+# every job (each object it touches after a fork is a page copied).
+_REQUEST = struct.Struct("=B5q")
+OP_SPAWN, OP_FINISH = 1, 2
+_FDS_SPACE = _socket.CMSG_SPACE(8 * _FD_SIZE)
+
+
 def send(sock, obj, fds: list[int] = ()) -> None:
+    """A reply from the zygote (legacy tiers only): JSON."""
     anc = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))] if fds else []
     sock.sendmsg([json.dumps(obj).encode()], anc)
 
 
-def recv(sock) -> tuple[dict | None, list[int]]:
-    data, anc, _, _ = sock.recvmsg(_MSG_BYTES, _socket.CMSG_SPACE(8 * _FD_SIZE))
+def _fds_of(anc) -> list[int]:
     fds: list[int] = []
     for level, kind, blob in anc:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
             fds += struct.unpack(f"{len(blob) // _FD_SIZE}i", blob[: len(blob) - len(blob) % _FD_SIZE])
-    return (json.loads(data) if data else None), fds
+    return fds
+
+
+def recv(sock) -> tuple[dict | None, list[int]]:
+    data, anc, _, _ = sock.recvmsg(_MSG_BYTES, _FDS_SPACE)
+    return (json.loads(data) if data else None), _fds_of(anc)
+
+
+def send_request(sock, op: int, values, fds: list[int] = ()) -> None:
+    anc = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))] if fds else []
+    sock.sendmsg([_REQUEST.pack(op, *values)], anc)
+
+
+def recv_request(sock) -> tuple[int, tuple, list[int]]:
+    """(operation, values, fds); operation 0 at end of stream."""
+    data, anc, _, _ = sock.recvmsg(_REQUEST.size, _FDS_SPACE)
+    fds = _fds_of(anc) if anc else []
+    if len(data) != _REQUEST.size:
+        for fd in fds:
+            os.close(fd)
+        return 0, (), []
+    op, *values = _REQUEST.unpack(data)
+    return op, values, fds
 
 
 class Zygote:
@@ -75,6 +104,9 @@ class Zygote:
         self.child_filter = child_filter
         self.own_pidns: int | None = None
         self.tmpfs_mounted = False
+        self.job_dir = os.path.join(self.jobs_root, JOB_DIR)
+        # Open once and inherited by every child (its stdin), rather than opened by each child.
+        self.devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         # With Landlock's signal scoping a child cannot signal the zygote, so the zygote may briefly take the
         # children's uid to kill them all at once; otherwise a helper process does it (one fork more per job).
         self.kill_as_uid = self.uid is not None and landlock.abi_version() >= 6 and config.get("landlock")
@@ -97,21 +129,23 @@ class Zygote:
             # (as small as a process gets) unless nothing else is left.
             with open("/proc/self/oom_score_adj", "w") as fh:
                 fh.write("1000")
+        # Every child's TMPDIR is its job directory: set once here and inherited, rather than set by each child.
+        os.environ["TMPDIR"] = self.job_dir
         gc.freeze()  # what the zygote holds lives for good: no collection touches (and copies) it in a child
         child = None
         try:
             while True:
-                msg, fds = recv(self.sock)
-                if msg is None:
+                op, values, fds = recv_request(self.sock)
+                if op == 0:
                     return
-                if msg["op"] == "spawn" and self.fresh:
-                    self.spawn_fresh(fds, ChildLimits(*msg["limits"]))  # no reply: nothing of the child comes back
-                elif msg["op"] == "spawn":
-                    child = self.spawn(fds, ChildLimits(*msg["limits"]))
+                if op == OP_SPAWN and self.fresh:
+                    self.spawn_fresh(fds, ChildLimits(*values))  # no reply: nothing of the child comes back
+                elif op == OP_SPAWN:
+                    child = self.spawn(fds, ChildLimits(*values))
                     send(self.sock, {"pid": child})
-                elif msg["op"] == "finish":
+                elif op == OP_FINISH:
                     try:
-                        status = self.kill_all(msg["pid"])
+                        status = self.kill_all(values[0])
                         cleanup.empty_dir(self.jobs_root)
                     except (Unhealthy, OSError) as e:
                         send(self.sock, {"error": f"{type(e).__name__}: {e}"[:500]})
@@ -143,7 +177,7 @@ class Zygote:
         # (rather than ignoring SIGCHLD) keeps its CPU time in the zygote's accounting of children.
         _WAITPID(-1, None, os.WNOHANG)
         try:
-            mount_job_dir(os.path.join(self.jobs_root, JOB_DIR), self.uid, self.disk_mb, self.tmpfs_mounted)
+            mount_job_dir(self.job_dir, self.uid, self.disk_mb, self.tmpfs_mounted)
         except OSError as e:
             raise Unhealthy(str(e)) from None
         self.tmpfs_mounted = True
@@ -165,11 +199,10 @@ class Zygote:
         try:
             gc.freeze()  # the inherited heap is never collected here: no copy-on-write faults from gc scans
             signal.signal(signal.SIGALRM, signal.SIG_DFL)
-            devnull = os.open(os.devnull, os.O_RDWR)
-            extra = [fd for fd in (self.ruleset,) if fd is not None]
-            keep = [os.dup(fd) for fd in list(fds) + [devnull] + extra]
+            # The zygote's descriptors are all below 200: the kept ones are parked above, everything else closed.
+            keep = list(fds) + [self.devnull] + ([self.ruleset] if self.ruleset is not None else [])
             for i, fd in enumerate(keep):
-                os.dup2(fd, 200 + i)
+                os.dup2(fd, 200 + i)  # dup2 clears close-on-exec on the copy
             os.closerange(0, 200)
             os.closerange(200 + len(keep), 65536)
             os.dup2(204, 0)
@@ -179,8 +212,12 @@ class Zygote:
                 os.dup2(200 + i, 3 + i)
             ruleset = 205 if self.ruleset is not None else None
             if self.fresh:
-                _send_pidfd(6)
-            confine(self.jobs_root, self.uid, limits, ruleset, self.child_filter, self.fresh)
+                # The first report, before anything can fail: the worker's end of the setup socket passes
+                # credentials, so this message carries the child's pid (in the worker's namespace, not as an
+                # object here), of which the worker opens a pidfd; the zygote does not reap it before the next
+                # spawn, which comes after the worker has waited for the job's end.
+                os.write(6, b"p")
+            confine(self.jobs_root, self.uid, limits, ruleset, self.child_filter, self.fresh, self.job_dir)
             os.closerange(200, 200 + len(keep))
             os.write(6, b"1")
             os.close(6)  # closed before any candidate code runs: the candidate cannot fake confinement
@@ -250,20 +287,6 @@ class Zygote:
                     pass
 
 
-def _send_pidfd(setup_fd: int) -> None:
-    """Give the worker a pidfd of this child (pid 1 here), before anything can fail: through it the worker kills
-    the job's namespace and waits until every process of it is gone."""
-    pidfd = _LIBC.syscall(_SYS_PIDFD_OPEN, 1, 0)
-    if pidfd < 0:
-        raise OSError(ctypes.get_errno(), "pidfd_open failed")
-    setup = _socket.socket(fileno=setup_fd)
-    try:
-        setup.sendmsg([b"p"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", pidfd))])
-    finally:
-        setup.detach()
-        os.close(pidfd)
-
-
 def _write_traceback() -> None:
     """The current exception to stderr (the worker's log), best effort: a forked process must reach _exit."""
     try:
@@ -316,9 +339,9 @@ class ZygoteLink:
         self.sock, self.pid = mine, pid
         self.fresh = bool(config.get("fresh"))
 
-    def _ask(self, msg: dict, fds: list[int] = ()) -> dict:
+    def _ask(self, op: int, values, fds: list[int] = ()) -> dict:
         try:
-            send(self.sock, msg, fds)
+            send_request(self.sock, op, values, fds)
             reply, extra = recv(self.sock)
         except OSError as e:
             raise Unhealthy(f"the zygote is gone: {e}") from None
@@ -332,15 +355,14 @@ class ZygoteLink:
 
     def spawn(self, fds: list[int], limits: ChildLimits) -> int | None:
         """The child's pid, or None with fresh namespaces (the child then sends its pidfd on its setup socket)."""
-        msg = {"op": "spawn", "limits": list(limits)}
         if not self.fresh:
-            return self._ask(msg, fds)["pid"]
+            return self._ask(OP_SPAWN, limits, fds)["pid"]
         try:
-            send(self.sock, msg, fds)
+            send_request(self.sock, OP_SPAWN, limits, fds)
         except OSError as e:
             raise Unhealthy(f"the zygote is gone: {e}") from None
         return None
 
     def finish(self, pid: int) -> int | None:
         """Legacy tiers: the zygote kills and reaps the job; the child's wait status."""
-        return self._ask({"op": "finish", "pid": pid})["status"]
+        return self._ask(OP_FINISH, (pid, 0, 0, 0, 0))["status"]
