@@ -8,8 +8,8 @@ only the worker's start-up state. The zygote receives nothing of a job but its l
 Where the tier gives each job fresh namespaces (bwrap, unshare), the zygote also learns nothing *from* a job, so
 that a child cannot read in the memory it inherits what earlier children did: each child is born as pid 1 of a
 new PID namespace (its descendants die with it), and the zygote forks and reaps it through ctypes without ever
-holding its pid (which counts every process earlier jobs made) or its wait status as a Python object. The child hands the worker a pidfd of itself; the worker
-kills and waits through it, and reads the job cgroup's OOM counter itself.
+holding its pid (which counts every process earlier jobs made) or its wait status as a Python object. The child's first setup message carries its pid (kernel credentials), of which the worker
+opens a pidfd; the worker kills and waits through it, and reads the job cgroup's OOM counter itself.
 """
 
 from __future__ import annotations
