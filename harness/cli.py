@@ -102,7 +102,8 @@ class PluginGroup(click.Group):
               type=click.Path(dir_okay=False), help="YAML file whose keys are any of these options; flags win.")
 @_run_option("--planner", metavar="SPEC", help="Planner model spec, e.g. builtin:qwen2.5-coder-0.5b-instruct, "
              "hf:DIR, openai:MODEL@URL, vllm:ID, a .gguf path or a checkpoint directory; `none` evaluates the "
-             "executor alone (condition `none` only).")
+             "executor alone (condition `none` only); `reference` uses the task's reference plan (no model); "
+             "`self` uses the executor's model as planner.")
 @_run_option("--planner-format", type=click.Choice(PLANNER_FORMATS), default=_D.planner_format, show_default=True,
              help="tagged: the planner's turn is opened with <reasoning> and stops at </reasoning>; free: the "
                   "planner writes its whole turn and the trace is read from its tags.")

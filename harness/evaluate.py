@@ -13,6 +13,7 @@ from tl_eval.harness.config import (NO_PLANNER, PLANNER_FORMATS, RunConfig, Veri
 from tl_eval.harness.errors import ConfigError
 from tl_eval.harness.models import load_generator, parse_spec, preflight
 from tl_eval.harness.models.base import Generator
+from tl_eval.harness.planners import REFERENCE_FINGERPRINT, check_reference_plans, resolve_planner
 from tl_eval.harness.pipeline.cache import Cache
 from tl_eval.harness.pipeline.interventions import Condition, parse_conditions
 from tl_eval.harness.pipeline.run import Evaluation
@@ -36,6 +37,8 @@ class Prepared:
     executor_spec: object
     paraphraser_spec: object | None
     code_verifier: object | None = None  # shared by the run's code tasks; closed when the run ends
+    planner_system: str | None = None  # "reference plan" or "self-planner" (harness/planners.py), else None
+    planner_run_name: str | None = None  # the run id's first part for those systems
 
 
 def load_task_problems(names: list[str], verifier: VerifierSettings, data_dir: str | Path | None = None,
@@ -71,9 +74,11 @@ def prepare(config: RunConfig) -> Prepared:
                               f"{', '.join(map(str, asked))} need a planner", "drop --conditions, or give a --planner")
         conditions = [Condition("none")]
         planner_spec = None
+        choice = None
     else:
         conditions = parse_conditions(",".join(config.conditions))
-        planner_spec = parse_spec(config.planner, frozen=config.frozen_executor)
+        choice = resolve_planner(config.planner, config.executor)
+        planner_spec = parse_spec(choice.spec, frozen=config.frozen_executor) if choice.spec else None
     executor_spec = parse_spec(config.executor, frozen=config.frozen_executor)
     paraphraser_spec = None
     if any(c.name == "paraphrased" for c in conditions):
@@ -82,6 +87,8 @@ def prepare(config: RunConfig) -> Prepared:
                               "pass --paraphraser SPEC (e.g. --paraphraser frozen) or drop 'paraphrased'")
         paraphraser_spec = parse_spec(config.paraphraser, frozen=config.frozen_executor)
     tasks = load_task_problems(config.tasks, config.verifier, config.data_dir, config.limit)
+    if choice is not None and choice.spec is None:
+        check_reference_plans(tasks)
     code_verifier = None
     if any(t.uses_sandbox for t, _, _ in tasks):
         from tl_eval.harness.verify.code import CodeVerifier
@@ -100,7 +107,8 @@ def prepare(config: RunConfig) -> Prepared:
         if code_verifier is not None:
             code_verifier.close()
         raise
-    return Prepared(config, tasks, conditions, planner_spec, executor_spec, paraphraser_spec, code_verifier)
+    return Prepared(config, tasks, conditions, planner_spec, executor_spec, paraphraser_spec, code_verifier,
+                    choice.system if choice else None, choice.run_name if choice else None)
 
 
 def _short(spec_raw: str) -> str:
@@ -123,19 +131,24 @@ def run(prep: Prepared, show_progress: bool = True, log: Callable[[str], None] =
         planner = get(prep.planner_spec) if prep.planner_spec is not None else None
         executor = get(prep.executor_spec)
         paraphraser = get(prep.paraphraser_spec) if prep.paraphraser_spec else None
-        planner_name = _short(prep.planner_spec.raw) if planner is not None else "executor-alone"
-        planner_fp = planner.fingerprint() if planner is not None else NO_PLANNER
+        reference = prep.planner_spec is None and not cfg.executor_alone  # --planner reference: no model
+        planner_name = prep.planner_run_name or (_short(prep.planner_spec.raw) if planner is not None
+                                                  else "executor-alone")
+        planner_fp = planner.fingerprint() if planner is not None else (
+            REFERENCE_FINGERPRINT if reference else NO_PLANNER)
         run_id = cfg.run_id or f"{planner_name}__{_short(prep.executor_spec.raw)}__" \
                                f"{cfg.identity(planner_fp, executor.fingerprint())}"
         run_dir = RunDir(Path(cfg.output) / run_id)
         evaluation = Evaluation(cfg, planner, executor, cache, prep.conditions, paraphraser,
-                                show_progress=show_progress, log=log)
+                                show_progress=show_progress, log=log, reference_plans=reference)
         scorer = _load_scorer(cfg.rm)
         config_json = {
             "run_id": run_id, "config": cfg.to_dict(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "planner": {"spec": prep.planner_spec.raw, "fingerprint": planner_fp,
-                        **_checkpoint_info(prep.planner_spec)} if planner is not None
-                       else {"spec": NO_PLANNER, "fingerprint": None, "executor_alone": True},
+            "planner": ({"spec": prep.planner_spec.raw, "fingerprint": planner_fp,
+                         **({"system": prep.planner_system, "requested": cfg.planner} if prep.planner_system else {}),
+                         **_checkpoint_info(prep.planner_spec)} if planner is not None
+                        else {"spec": cfg.planner, "fingerprint": planner_fp, "system": prep.planner_system}
+                        if reference else {"spec": NO_PLANNER, "fingerprint": None, "executor_alone": True}),
             "executor": {"spec": prep.executor_spec.raw, "fingerprint": executor.fingerprint()},
             "conditions": [str(c) for c in prep.conditions], "versions": package_versions(), "git": git_hash(),
             "machine": {"host": host_facts(), "executor": executor.kernel_facts(),
@@ -144,7 +157,8 @@ def run(prep: Prepared, show_progress: bool = True, log: Callable[[str], None] =
         if prep.code_verifier is not None:
             config_json["sandbox"] = prep.code_verifier.describe()
         result = RunResult(run_id, {}, config=config_json, versions=config_json["versions"], systems={
-            "planner": prep.planner_spec.raw if planner is not None else NO_PLANNER, "executor": prep.executor_spec.raw})
+            "planner": prep.planner_spec.raw if planner is not None else (cfg.planner if reference else NO_PLANNER),
+            "executor": prep.executor_spec.raw})
         for task, problems, total in prep.tasks:
             config_json["tasks"][task.name] = {
                 "task_type": task.task_type, "source": task.source(Path(cfg.data_dir) if cfg.data_dir else default_data_dir()),

@@ -87,6 +87,12 @@ class Task(ABC):
     def mask_trace(self, problem: Problem, trace: str) -> tuple[str, list[tuple[int, int]]] | None:
         """The trace without what gives the artifact away, and the removed spans; None when nothing leaks."""
 
+    def reference_plan(self, problem: Problem) -> str | None:
+        """The trace of `--planner reference`: the problem's own reference reasoning as a plan that holds no
+        final artifact (no final answer, no code); None when the task has no such rule or the problem no
+        reference. Each task states its rule (docs/faithfulness.md, "Reference plans")."""
+        return None
+
     def reference_artifact(self, problem: Problem) -> str | None:
         """What a perfect executor would write (selfcheck extracts and verifies it)."""
         return problem.reference

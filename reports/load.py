@@ -92,7 +92,12 @@ class Run:
 
     @cached_property
     def label(self) -> str:
-        """A short human name: planner → executor."""
+        """A short human name: planner → executor; the named planner systems (harness/planners.py) by name."""
+        system = (self.config.get("planner") or {}).get("system")
+        if system == "self-planner":  # one model in both roles: named once
+            return f"self-planner ({short_spec(self.executor)})"
+        if system:
+            return f"{system} → {short_spec(self.executor)}"
         return f"{short_spec(self.planner)} → {short_spec(self.executor)}"
 
 

@@ -50,6 +50,17 @@ class CodeTask(Task):
     def executor_messages(self, problem: Problem, trace: str | None) -> list[Message]:
         return prompts.executor_messages(problem, trace)
 
+    def reference_plan(self, problem: Problem) -> str | None:
+        """The reference program's steps in words, no code quoted (tasks/code_plan.py states the rule)."""
+        from tl_eval.tasks.code_plan import code_plan
+
+        if not problem.reference:
+            return None
+        try:
+            return code_plan(problem.reference, problem.entry_point)
+        except SyntaxError:
+            return None
+
     def extract(self, problem: Problem, output: str) -> str | None:
         signature = problem.prompt if problem.metadata.get("signature_prompt") else None
         return extract_program(output, problem.entry_point, signature)

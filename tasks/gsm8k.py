@@ -21,6 +21,44 @@ def gold_answer(answer_field: str, where: str) -> str:
     return answer_field.rsplit("####", 1)[1].strip().replace(",", "")
 
 
+# `= 18`, `= $18`, `= 18%` at the end of a computation: where the rationale's last line states the result.
+_RESULT = re.compile(r"\s*=\s*\$?\s*(-?[\d,]*\.?\d+)\s*%?")
+
+
+def reference_plan(rationale: str, answer: str | None) -> str:
+    """The rationale as a plan without the final answer.
+
+    The `####` line and the `<<a*b=c>>` calculator annotations are gone already (Problem.reference). The last
+    line is the step that computes the answer; it keeps its computation but not its result: its last
+    `= N` is cut when N is the gold answer ("She makes 9 * 2 = $18 every day" -> "She makes 9 * 2 every day").
+    A last line that still states the answer after that is dropped. Results of earlier lines stay: they are
+    intermediate values the executor needs, even when one equals the answer by coincidence (the leakage
+    figure then counts it, and the masked condition removes it).
+    """
+    from tl_eval.harness.metrics.leakage import leaks_answer_math
+
+    lines = [ln for ln in _CALC.sub("", rationale.rsplit("####", 1)[0]).strip().splitlines() if ln.strip()]
+    if not lines or answer is None:
+        return "\n".join(lines)
+    last = lines[-1]
+    results = [m for m in _RESULT.finditer(last) if _same_number(m.group(1), answer)]
+    if results:
+        m = results[-1]
+        rest = last[m.end():]
+        last = (last[:m.start()] + (" " if rest[:1].isalnum() else "") + rest).rstrip()
+    lines[-1] = last
+    if leaks_answer_math(last, answer) or not last.strip():
+        lines.pop()
+    return "\n".join(lines)
+
+
+def _same_number(text: str, answer: str) -> bool:
+    try:
+        return float(text.replace(",", "")) == float(answer.replace(",", ""))
+    except ValueError:
+        return False
+
+
 class Gsm8kTask(MathTask):
     name = "gsm8k"
     hub = ("openai/gsm8k", "main")
@@ -49,6 +87,9 @@ class Gsm8kTask(MathTask):
                 metadata={"split": split, "index": i},
             ))
         return problems
+
+    def reference_plan(self, problem: Problem) -> str | None:
+        return reference_plan(problem.reference, problem.answer) if problem.reference else None
 
     def source(self, data_dir: Path | None) -> str:
         return f"hub:{self.hub[0]} ({self.hub[1]})" if data_dir is None else str(Path(data_dir) / "gsm8k/test.jsonl")

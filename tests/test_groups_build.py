@@ -10,7 +10,7 @@ from tl_eval.harness.perturb import ALL_KINDS
 from tl_eval.training.cli import build_groups as build_groups_cmd
 from tl_eval.training.groups.build import build_groups, negatives_for, BuildReport
 from tl_eval.training.groups.labels import NEGATIVE_LABELS, negative_rubric, positive_rubric
-from tl_eval.training.groups.reference import gsm8k_trace, mbpp_rule_plan
+from tl_eval.tasks.gsm8k import reference_plan as gsm8k_trace
 from tl_eval.training.groups.schema import RUBRIC_DIMS, read_groups
 from tl_eval.training.groups.seeds import load_seeds
 
@@ -35,7 +35,7 @@ def mbpp_rows():
 
 def test_gsm8k_reference_trace_drops_annotations_and_final_line():
     raw = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nShe sold 48+24 = <<48+24=72>>72 clips.\n#### 72"
-    assert gsm8k_trace(raw) == "Natalia sold 48/2 = 24 clips in May.\nShe sold 48+24 = 72 clips."
+    assert gsm8k_trace(raw, "72") == "Natalia sold 48/2 = 24 clips in May.\nShe sold 48+24 clips."
 
 
 def test_mbpp_train_split_is_task_ids_601_to_974(data_dir):
@@ -45,12 +45,12 @@ def test_mbpp_train_split_is_task_ids_601_to_974(data_dir):
     assert all(s.entry_point and f"{s.entry_point}(" in s.reference_solution for s in seeds)
 
 
-def test_mbpp_rule_plan_describes_every_train_solution(data_dir):
+def test_mbpp_reference_plan_describes_every_train_solution(data_dir):
     for s in load_seeds("mbpp", "train", data_dir):
-        plan = mbpp_rule_plan(s.reference_solution, s.entry_point)
-        assert f"`{s.entry_point}(" in plan
+        plan = s.reference_plan
+        assert f"Write {s.entry_point} taking" in plan
         assert len(plan.splitlines()) >= 2
-        assert "def " not in plan  # a plan, not the program
+        assert "def " not in plan and f"{s.entry_point}(" not in plan and "return " not in plan  # words, no code
 
 
 def _check_negative(ref: str, neg, task_type: str) -> None:
@@ -88,7 +88,7 @@ def test_every_kind_on_real_gsm8k_rationales(gsm_rows, kind):
     assert report.per_kind[kind] == len(negs)
     for row, neg in negs:
         ref = row.positive_pool[0].reasoning
-        assert ref == gsm8k_trace(row.reference_solution)
+        assert ref.strip() and "####" not in ref and "<<" not in ref  # the task's reference plan
         _check_negative(ref, neg, "math")
         _check_kind_shape(ref, neg)
 

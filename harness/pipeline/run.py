@@ -82,8 +82,9 @@ class Evaluation:
 
     def __init__(self, config: RunConfig, planner: Generator | None, executor: Generator, cache: Cache,
                  conditions: Sequence[Condition], paraphraser: Generator | None = None,
-                 show_progress: bool = True, log: Callable[[str], None] = print):
+                 show_progress: bool = True, log: Callable[[str], None] = print, reference_plans: bool = False):
         self.config = config
+        self.reference_plans = reference_plans  # --planner reference: traces are the task's reference plans
         self.planner = CachedGenerator(planner, cache) if planner is not None else None
         self.executor = CachedGenerator(executor, cache)
         self.paraphraser = CachedGenerator(paraphraser, cache) if paraphraser else None
@@ -108,6 +109,17 @@ class Evaluation:
         for k, g in zip(keys, outs):
             turn, trace = read_turn(g.text, g.finish_reason, cfg.planner_format)
             out[k] = (dataclasses.replace(g, text=turn), trace)
+        return out
+
+    def plan_reference(self, task: Task, problems: list[Problem]) -> dict[tuple[str, int], tuple[Generation, Trace]]:
+        """The task's reference plan as every sample's trace; it is a closed, compliant turn by construction."""
+        from tl_eval.harness.planners import reference_generation
+
+        out = {}
+        for p in problems:
+            g = reference_generation(task, p)
+            for i in range(self.config.n_samples):
+                out[(p.problem_id, i)] = (g, Trace(g.text, tagged=True, closed=True, compliant=bool(g.text.strip())))
         return out
 
     def paraphrase(self, task: Task, traces: dict[tuple[str, int], tuple[Generation, Trace]],
@@ -183,7 +195,10 @@ class Evaluation:
 
     def run_task(self, task: Task, problems: list[Problem]) -> TaskRun:
         costs: dict[str, StageCost] = {"plan": StageCost(), "verify": StageCost()}
-        traces = self.plan(task, problems, costs["plan"]) if self.planner is not None else {}
+        if self.reference_plans:
+            traces = self.plan_reference(task, problems)
+        else:
+            traces = self.plan(task, problems, costs["plan"]) if self.planner is not None else {}
         if any(c.name == "paraphrased" for c in self.conditions):
             costs["paraphrase"] = StageCost()
             paraphrases = self.paraphrase(task, traces, costs["paraphrase"])

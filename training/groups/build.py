@@ -10,7 +10,6 @@ from pathlib import Path
 from tl_eval.harness.models.base import Generator
 from tl_eval.harness.perturb import ALL_KINDS, perturb
 from tl_eval.training.groups.labels import negative_rubric, positive_rubric
-from tl_eval.training.groups.reference import gsm8k_trace, mbpp_rule_plan
 from tl_eval.training.groups.schema import GroupRow, Trace
 from tl_eval.training.groups.seeds import Seed, load_seeds
 from tl_eval.training.groups.writer import write_plans, write_wrong_strategies
@@ -55,14 +54,14 @@ def build_groups(task: str, split: str = "train", *, data_dir: str | Path | None
     seeds = load_seeds(task, split, data_dir)
     if limit is not None:
         seeds = seeds[:limit]
-    if task == "gsm8k":
-        refs = [gsm8k_trace(s.reference_solution) for s in seeds]
-    elif writer is not None:
+    # The positive trace is the task's reference plan (the same rule as `--planner reference`); for code a
+    # --writer may phrase it instead.
+    if writer is not None and task != "gsm8k":
         refs = write_plans(writer, [s.problem for s in seeds], [s.reference_solution for s in seeds], seed=seed)
         # A writer that returns nothing usable for a seed falls back to the rule, so no seed is lost to it.
-        refs = [r if r.strip() else mbpp_rule_plan(s.reference_solution, s.entry_point) for r, s in zip(refs, seeds)]
+        refs = [r if r.strip() else s.reference_plan for r, s in zip(refs, seeds)]
     else:
-        refs = [mbpp_rule_plan(s.reference_solution, s.entry_point) for s in seeds]
+        refs = [s.reference_plan for s in seeds]
     wrong = (write_wrong_strategies(writer, [s.problem for s in seeds], refs, seed=seed)
              if writer is not None else [""] * len(seeds))
     report, rows = BuildReport(), []

@@ -13,7 +13,7 @@ from tl_eval.harness.config import default_data_dir
 from tl_eval.harness.errors import ConfigError
 from tl_eval.harness.task import get_task
 
-SEED_TASKS = ("gsm8k", "mbpp")  # the tasks whose reference traces training/groups/reference.py can build
+SEED_TASKS = ("gsm8k", "mbpp")  # seed tasks with a train split and a reference plan (Task.reference_plan)
 
 
 @dataclass(frozen=True)
@@ -25,12 +25,15 @@ class Seed:
     reference_solution: str  # GSM8K: the rationale; MBPP: the reference program
     answer: str  # GSM8K: the final number; MBPP: the reference program (what a leak would give away)
     entry_point: str | None = None
+    reference_plan: str = ""  # the task's reference plan (Task.reference_plan): the group's positive trace
 
 
 def load_seeds(task: str, split: str, data_dir: str | Path | None) -> list[Seed]:
     """The task's problems of `split` as seeds; `data_dir` None reads $TL_EVAL_DATA_DIR, else the hub."""
     if task not in SEED_TASKS:
         raise ConfigError(f"build-groups has no seed task {task!r}", f"use --task {' or --task '.join(SEED_TASKS)}")
-    problems = get_task(task).load(Path(data_dir) if data_dir else default_data_dir(), split)
+    adapter = get_task(task)
+    problems = adapter.load(Path(data_dir) if data_dir else default_data_dir(), split)
     return [Seed(p.problem_id, task, p.task_type, p.prompt, p.reference or "",
-                 p.answer if p.answer is not None else (p.reference or ""), p.entry_point) for p in problems]
+                 p.answer if p.answer is not None else (p.reference or ""), p.entry_point,
+                 adapter.reference_plan(p) or "") for p in problems]
