@@ -18,10 +18,11 @@ from pathlib import Path
 from tl_eval.harness.errors import DataError
 from tl_eval.reports.compare import Issue, RankedRow, all_issues, shared_ranks
 from tl_eval.reports.fmt import cell
+from tl_eval.reports.headroom import headroom
 from tl_eval.reports.load import FULL, NONE, Run, Skipped, load_run, load_runs_lenient, read_json, slug
 from tl_eval.reports.render import render
 from tl_eval.reports.report import COST, FAITH
-from tl_eval.reports.systems import System, checkpoint_of, executor_alone_systems, pair_system, pointer
+from tl_eval.reports.systems import MISSING, System, checkpoint_of, executor_alone_systems, pair_system, pointer
 
 SCHEMA = "tl-eval/leaderboard"
 SCHEMA_VERSION = 1
@@ -127,7 +128,9 @@ def _baseline_system(entry: BaselineEntry, root: Path) -> System:
                   executor=str(d["executor"]), condition=condition,
                   runs={t: run for t in run.tasks if condition in run.conditions(t)},
                   training_mode=str(mode), checkpoint=str(ckpt), source_file=source, outcome_tables=outcomes,
-                  source_prefix=prefix, pointer_map=pointers)
+                  source_prefix=prefix, pointer_map=pointers,
+                  planner_system={"reference-plan": "reference plan", "self-planner": "self-planner"}.get(kind)
+                  or ((d.get("results") or {}).get("config") or {}).get("planner", {}).get("system"))
 
 
 def _n(run: Run, task: str) -> int:
@@ -250,6 +253,7 @@ def build(systems: list[System], runs: list[Run], *, alpha: float = 0.05, n_resa
         base = slug(("exec-" if s.executor_alone else "") + s.label.replace("→", "to"))
         ids[s.key] = base if base not in ids.values() else f"{base}-{len(ids)}"
     ranks = {t: rank_task(t, systems, issues, alpha, n_resamples, seed) for t in tasks}
+    rooms = {t: headroom(t, systems, n_resamples, seed) for t in tasks}
     rows = []
     for s in systems:
         entry = {"id": ids[s.key], "name": s.label, "kind": "executor-alone" if s.executor_alone else "pair",
@@ -274,11 +278,13 @@ def build(systems: list[System], runs: list[Run], *, alpha: float = 0.05, n_resa
                 "faithfulness": {n: cell(s.faithfulness(t, n), k).to_dict() | s.faithfulness(t, n).to_dict()
                                  for n, _, k in FAITH},
                 "cost": {n: cell(s.cost(t, n), k).to_dict() | s.cost(t, n).to_dict() for n, _, k in COST},
+                "headroom": cell(rooms[t].shares.get(s.key, MISSING)).to_dict() | rooms[t].shares.get(s.key, MISSING).to_dict(),
             }
         if any(v["has_samples"] for v in entry["tasks"].values()):
             entry["page"] = f"systems/{entry['id']}.html"
         rows.append(entry)
     return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "tasks": tasks, "alpha": alpha,
+            "headroom": {t: rooms[t].to_dict() for t in tasks},
             "rank_rule": RANK_RULE.format(alpha=alpha), "systems": rows, "issues": [i.to_dict() for i in issues],
             "columns": {"faithfulness": [[n, h] for n, h, _ in FAITH], "cost": [[n, h] for n, h, _ in COST]}}
 

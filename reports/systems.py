@@ -61,6 +61,7 @@ class System:
     outcome_tables: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     source_prefix: str = ""  # JSON pointer of the results inside source_file (a baseline entry: "/results")
     pointer_map: dict[str, str] = field(default_factory=dict)  # results pointer -> pointer in source_file
+    planner_system: str | None = None  # "reference plan" or "self-planner" (harness/planners.py), else None
 
     @property
     def executor_alone(self) -> bool:
@@ -183,7 +184,8 @@ class System:
 def pair_system(run: Run, label: str | None = None) -> System:
     return System(key=f"pair:{run.run_id}", label=label or run.label, planner=run.planner, executor=run.executor,
                   condition=FULL, runs={t: run for t in run.tasks if FULL in run.conditions(t)},
-                  training_mode=training_mode(run), checkpoint=checkpoint_of(run.planner))
+                  training_mode=training_mode(run), checkpoint=checkpoint_of(run.planner),
+                  planner_system=(run.config.get("planner") or {}).get("system"))
 
 
 def executor_alone_systems(runs: list[Run]) -> list[System]:

@@ -118,3 +118,54 @@ def test_report_html_loads_with_figures(page, scripted_runs, tmp_path):
     shot(page, "report")
     shutil.copytree(rep.out, ARTIFACTS / "report", dirs_exist_ok=True)
     assert page.errors == []
+
+
+# ---- laptop widths (issue 32): the recorded entries plus two local runs, one of them the reference plan ----
+
+@pytest.fixture(scope="module")
+def laptop_site(tmp_path_factory):
+    import tests.scripted_models  # noqa: F401  (registers the scripted models)
+    from tl_eval.harness.config import RunConfig
+    from tl_eval.harness.evaluate import prepare, run
+    from tests.conftest import DATA_DIR
+
+    if not (DATA_DIR / "gsm8k" / "test.jsonl").exists():
+        pytest.skip(f"benchmark data not found in {DATA_DIR}")
+    tmp = tmp_path_factory.mktemp("laptop")
+    for planner in ("reference", "scripted:vague-planner"):
+        cfg = RunConfig(tasks=["gsm8k"], planner=planner, executor="scripted:follower", limit=20,
+                        conditions=["full", "none", "masked"], output=str(tmp / "runs"), cache=str(tmp / "c.sqlite"),
+                        data_dir=str(DATA_DIR))
+        run(prepare(cfg), show_progress=False, log=lambda m: None)
+    out = tmp / "site"
+    build_leaderboard([tmp / "runs"], out, Path(__file__).resolve().parents[1] / "baselines" / "entries",
+                      n_resamples=300)
+    return out
+
+
+WIDTH_CHECK = """() => {
+  const wraps = Array.from(document.querySelectorAll('.table-wrap')).slice(0, 1);
+  const table = document.getElementById('leaderboard');
+  const heads = Array.from(table.tHead.rows[0].cells);
+  const col = name => heads.find(h => h.textContent.trim().startsWith(name));
+  const right = h => h ? h.getBoundingClientRect().right : null;
+  return {wraps: wraps.map(w => [w.scrollWidth, w.clientWidth]), viewport: document.documentElement.clientWidth,
+          page: document.documentElement.scrollWidth,
+          cols: Object.fromEntries(['pass@1', 'uplift pp', 'uplift_masked', 'headroom'].map(n => [n, right(col(n))]))};
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 1024])
+def test_leaderboard_first_table_fits_a_laptop(browser, laptop_site, width):
+    page = browser.new_page(viewport={"width": width, "height": 1000})
+    try:
+        page.goto((laptop_site / "index.html").as_uri())
+        m = page.evaluate(WIDTH_CHECK)
+        shot(page, f"leaderboard-{width}")
+        for scroll, client in m["wraps"]:
+            assert scroll <= client, m  # the first table does not scroll sideways
+        assert m["page"] <= m["viewport"], m
+        for name, right in m["cols"].items():
+            assert right is not None and right <= m["viewport"], (name, m)
+    finally:
+        page.close()

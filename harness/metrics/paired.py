@@ -49,6 +49,37 @@ def paired_bootstrap_ci(
     return estimate, float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
+def paired_ratio_bootstrap_ci(
+    num_a: np.ndarray,
+    num_b: np.ndarray,
+    den_a: np.ndarray,
+    den_b: np.ndarray,
+    n_resamples: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float | None, float | None, float | None]:
+    """(mean(num_a - num_b) / mean(den_a - den_b), low, high): a ratio of two paired differences over the same
+    problems (e.g. a planner's uplift over the reference plan's uplift), with a percentile bootstrap that
+    resamples problems once for both differences, so the pairing holds in numerator and denominator alike.
+    Resamples whose denominator is 0 are left out; (None, None, None) when the denominator itself is 0."""
+    num_a, num_b = _paired_arrays(num_a, num_b, "rates")
+    den_a, den_b = _paired_arrays(den_a, den_b, "rates")
+    if num_a.size != den_a.size:
+        raise ValueError("numerator and denominator must cover the same problems")
+    num, den = num_a - num_b, den_a - den_b
+    if den.mean() == 0:
+        return None, None, None
+    estimate = float(num.mean() / den.mean())
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, num.size, size=(n_resamples, num.size))
+    d = den[idx].mean(axis=1)
+    ratios = num[idx].mean(axis=1)[d != 0] / d[d != 0]
+    if ratios.size == 0:
+        return estimate, None, None
+    alpha = (1 - confidence) / 2
+    return estimate, float(np.quantile(ratios, alpha)), float(np.quantile(ratios, 1 - alpha))
+
+
 def mcnemar_exact(a_pass: np.ndarray, b_pass: np.ndarray) -> float:
     """Two-sided exact McNemar p-value: a binomial test on the discordant pairs (1.0 when there are none)."""
     a_only, b_only = discordant_counts(a_pass, b_pass)

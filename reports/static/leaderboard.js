@@ -44,6 +44,9 @@
 
   function applyFilter() {
     const task = filter.value;
+    // One task shown: its name in every row says nothing, so the task column is hidden (narrower tables).
+    document.body.classList.toggle("one-task", task !== "");
+    document.querySelectorAll("ul.headroom li").forEach(li => li.classList.toggle("hidden", task !== "" && li.dataset.task !== task));
     let shown = 0;
     tables.forEach((t, i) => Array.from(t.tBodies[0].rows).forEach(r => {
       const hide = task !== "" && r.dataset.task !== task;
