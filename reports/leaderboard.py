@@ -122,7 +122,8 @@ def _baseline_system(entry: BaselineEntry, root: Path) -> System:
     condition = NONE if kind == "executor-alone" else FULL
     outcomes = {t: {c: {pid: float(v) for pid, v in per.items()} for c, per in o.items()}
                 for t, o in (d.get("outcomes") or {}).items()}
-    mode = d.get("training_mode") or {"executor-alone": "—", "zero-shot": "none"}.get(kind, kind) or "—"
+    mode = d.get("training_mode") or {"executor-alone": "—", "zero-shot": "none", "reference-plan": "—",
+                                      "self-planner": "none"}.get(kind, kind) or "—"
     ckpt = d.get("checkpoint") or Path((d.get("train") or {}).get("checkpoint") or "").name or checkpoint_of(d["planner"])
     return System(key=f"{BASELINE_KEY}{d['name']}", label=str(d["name"]), planner=str(d["planner"]),
                   executor=str(d["executor"]), condition=condition,

@@ -1,7 +1,8 @@
 """Leaderboard baselines: recipes of the four standard systems per task, run (training what is missing) and recorded.
 
 Systems: `executor-alone` (condition none only), `zero-shot` (the untrained planner), `exec-only` and `tracelift`
-(planners trained with `tl-eval train` in that mode). Recipes are `baselines/recipes/NAME.yaml`; entries are
+(planners trained with `tl-eval train` in that mode), `reference-plan` (the task's reference plan: the headroom)
+and `self-planner` (the executor's own model as planner). Recipes are `baselines/recipes/NAME.yaml`; entries are
 `baselines/entries/NAME.json` (a small summary plus the evaluation's run id).
 """
 
@@ -23,7 +24,9 @@ from tl_eval.harness.records import RunResult, outcomes
 from tl_eval.harness.results import load_samples
 from tl_eval.training.grpo.checkpoint import read_meta
 
-SYSTEMS = ("executor-alone", "zero-shot", "exec-only", "tracelift")
+SYSTEMS = ("executor-alone", "zero-shot", "exec-only", "tracelift", "reference-plan", "self-planner")
+# Systems whose planner is not a model the trainer makes: `--planner reference` / `--planner self` (harness/planners.py).
+NAMED_PLANNERS = {"reference-plan": "reference", "self-planner": "self"}
 
 
 def baselines_dir() -> Path:
@@ -49,7 +52,7 @@ class Recipe:
     def validate(self, where: str) -> None:
         if self.system not in SYSTEMS:
             raise ConfigError(f"{where}: unknown system {self.system!r}", f"use one of: {', '.join(SYSTEMS)}")
-        if self.system != "executor-alone" and not self.train_config:
+        if self.system not in ("executor-alone", *NAMED_PLANNERS) and not self.train_config:
             raise ConfigError(f"{where}: system {self.system} needs train_config (it names the planner)",
                               "add train_config: training/configs/cpu-small.yaml")
 
@@ -163,6 +166,8 @@ def _ensure_trained(recipe: Recipe, root: Path, log) -> tuple[Path, dict | None]
 def _planner_spec(recipe: Recipe, root: Path, log) -> tuple[str, dict | None]:
     if recipe.system == "executor-alone":
         return NO_PLANNER, None
+    if recipe.system in NAMED_PLANNERS:
+        return NAMED_PLANNERS[recipe.system], None
     if recipe.system == "zero-shot":
         from tl_eval.training.grpo import load_train_config
         from tl_eval.training.grpo.planner import base_dir
@@ -223,7 +228,8 @@ def make_entry(recipe: Recipe, planner: str, result: RunResult, run_dir: Path, r
     return _portable({
         "name": recipe.name, "task": task, "system": recipe.system,
         "planner": planner, "executor": result.systems["executor"],
-        "training_mode": planner_info.get("training_mode") or {"executor-alone": "—", "zero-shot": "none"}.get(
+        "training_mode": planner_info.get("training_mode") or {"executor-alone": "—", "zero-shot": "none",
+                                                               "reference-plan": "—", "self-planner": "none"}.get(
             recipe.system, recipe.system),
         "run_id": result.run_id, "run_dir": str(run_dir),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
