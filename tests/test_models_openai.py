@@ -6,15 +6,14 @@ import importlib.util
 import socket
 import subprocess
 import sys
-import time
 
-import httpx
 import pytest
 
 from tl_eval.harness.errors import ModelError
 from tl_eval.harness.models import load_generator, preflight
 from tl_eval.harness.models.builtin import builtin_path
 from tl_eval.harness.types import GenerationRequest, SamplingParams
+from tests.servers import wait_until_serving
 
 pytestmark = pytest.mark.skipif(
     any(importlib.util.find_spec(m) is None for m in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette")),
@@ -50,19 +49,8 @@ def servers(tmp_path_factory):
                     stdout=log, stderr=subprocess.STDOUT,
                 ))
             urls.append(f"http://127.0.0.1:{port}/v1")
-        deadline = time.monotonic() + 180
         for k, (proc, url) in enumerate(zip(procs, urls)):
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"llama_cpp.server exited: {(logs / f'server{k}.log').read_text()[-2000:]}")
-                try:
-                    if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"llama_cpp.server at {url} not ready after 180 s")
-                time.sleep(0.5)
+            wait_until_serving(proc, url, logs / f"server{k}.log", 180, "llama_cpp.server")
         yield urls
     finally:
         for proc in procs:

@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 
-import httpx
 import pytest
 
 from tl_eval.harness.errors import ModelError
@@ -17,6 +16,7 @@ from tl_eval.harness.models import load_generator
 from tl_eval.harness.models.builtin_hf import builtin_hf_dir
 from tl_eval.harness.models.vllm_backend import vllm_build
 from tl_eval.harness.types import GenerationRequest, SamplingParams
+from tests.servers import wait_until_serving
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow,
               pytest.mark.skipif(vllm_build() != "cpu", reason="needs vLLM's CPU build (bash install.sh vllm)")]
@@ -42,19 +42,8 @@ def server(tmp_path_factory):
              "--enforce-eager", "--max-model-len", "2048", "--kv-cache-memory-bytes", str(1 << 30)],
             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 400
     try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"vllm serve exited: {log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("vllm serve not ready after 400 s")
-            time.sleep(1)
+        wait_until_serving(proc, url, log_path, 400, "vllm serve")
         yield proc, port
     finally:
         proc.kill()
