@@ -28,7 +28,11 @@ PROBE = '''
 import gc, os, sys, threading, time
 
 def _observe():
-    seen = {"pid": os.getpid(), "ppid": os.getppid()}
+    # State inherited from the zygote's heap, read first, before this job's own threads and forks move it: what
+    # the zygote's work for earlier jobs left there. (Not sys.getallocatedblocks(): it moves by a block or two with
+    # how the job's own request bytes arrived and with the worker's start-up.)
+    seen = {"heap": (gc.get_count(), id(object()) % 4096)}
+    seen["pid"], seen["ppid"] = os.getpid(), os.getppid()
     t = threading.Thread(target=lambda: None)
     t.start()
     seen["thread"] = t.native_id
@@ -51,11 +55,6 @@ def _observe():
                 seen[path] = fh.read(200).decode("ascii", "replace")
         except OSError as e:
             seen[path] = type(e).__name__
-    # State inherited from the zygote's heap: what its own work for earlier jobs left there. (Not
-    # sys.getallocatedblocks(): it moves by a block or two with how the job's own request bytes arrived, whether
-    # the first call's arguments were already in the pipe with the program, and with the worker's start-up.)
-    seen["gc"] = gc.get_count()
-    seen["id"] = id(object()) % 4096
     return seen
 
 def _write(k):
@@ -125,11 +124,25 @@ def _verify(monkeypatch, tier: str, jobs: list[CodeJob], workers: int) -> list[t
         return [outcome(x) for x in v.verify(jobs)]
 
 
+HEAP = re.compile(r"\('heap', \(\(\d+, \d+, \d+\), \d+\)\)")
+
+
+def _heap_apart(verdicts: list[tuple]) -> tuple[list[tuple], set[str]]:
+    """The verdicts with each probe's heap fingerprint taken out, and the set of fingerprints seen.
+
+    The fingerprint is compared among the jobs of one worker: it also reflects that worker's own start-up (its
+    configuration's text, the host's descriptor numbers), which differs between workers and says nothing of any
+    job; what an earlier job left in the zygote would make it differ between jobs of the same worker."""
+    fingerprints = {m.group(0) for v in verdicts for m in HEAP.finditer(v[2])}
+    return [(v[0], v[1], HEAP.sub("('heap', ...)", v[2]), *v[3:]) for v in verdicts], fingerprints
+
+
 def test_order_and_workers_do_not_change_any_verdict(monkeypatch, tier):
     jobs = multiset()
-    first = _verify(monkeypatch, tier, jobs, 1)
-    backwards = _verify(monkeypatch, tier, jobs[::-1], 1)[::-1]
-    two = _verify(monkeypatch, tier, jobs, 2)
+    first, heap_first = _heap_apart(_verify(monkeypatch, tier, jobs, 1))
+    backwards, heap_backwards = _heap_apart(_verify(monkeypatch, tier, jobs[::-1], 1)[::-1])
+    two, _ = _heap_apart(_verify(monkeypatch, tier, jobs, 2))
+    assert len(heap_first) == 1 and len(heap_backwards) == 1, (heap_first, heap_backwards)
     for i, (a, b, c) in enumerate(zip(first, backwards, two)):
         assert a == b == c, (i, a, b, c)
     # The probes did run and saw a fresh world (not just the same failure three times).
