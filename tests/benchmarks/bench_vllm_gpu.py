@@ -6,7 +6,7 @@ one `generate`, which vLLM batches internally) and prints requests/s and complet
 outputs are equal. Different kernels and dtypes can flip a greedy token at a near tie, so a few differing
 outputs are expected; many mean a settings mismatch (chat template, stop strings, max tokens).
 Needs `pip install -e '.[gpu]'` and the model's weights (a hub id, or a local folder where the hub is
-unreachable). Usage:
+unreachable). The requests, timing and comparisons are shared with bench_vllm_cpu.py (vllm_common.py). Usage:
   python tests/benchmarks/bench_vllm_gpu.py [--model Qwen/Qwen2.5-Coder-0.5B-Instruct] [--limit 164]
       [--compare 5] [--max-tokens 512]
 """
@@ -14,12 +14,10 @@ unreachable). Usage:
 from __future__ import annotations
 
 import argparse
-import time
 
-from tl_eval.harness.config import VerifierSettings
-from tl_eval.harness.evaluate import load_task_problems
+from vllm_common import completion_tokens, equal_texts, executor_alone_requests, load_tasks, passed, start_up, timed
+
 from tl_eval.harness.models import load_generator, preflight
-from tl_eval.harness.types import GenerationRequest, SamplingParams
 
 
 def main() -> None:
@@ -29,27 +27,22 @@ def main() -> None:
     ap.add_argument("--compare", type=int, default=5)
     ap.add_argument("--max-tokens", type=int, default=512)
     args = ap.parse_args()
-    (task, problems, _), = load_task_problems(["humaneval"], VerifierSettings(), limit=args.limit)
-    sampling = SamplingParams(0.0, 1.0, args.max_tokens, 1234)
-    requests = [GenerationRequest(tuple(task.executor_messages(p, None)), sampling, 0) for p in problems]
+    (task, problems), = load_tasks(["humaneval"], args.limit)
+    requests = executor_alone_requests(task, problems, args.max_tokens)
 
     preflight(f"vllm:{args.model}")
-    with load_generator(f"vllm:{args.model}") as gen:
-        gen.generate(requests[:1])  # engine start-up and CUDA graphs are not throughput
-        start = time.perf_counter()
-        gpu = gen.generate(requests)
-        seconds = time.perf_counter() - start
-    tokens = sum(g.completion_tokens for g in gpu)
-    print(f"vllm:{args.model}: {len(requests)} requests in {seconds:.1f} s = {len(requests) / seconds:.2f} "
-          f"requests/s, {tokens / seconds:.0f} completion tokens/s")
+    # Engine start-up and CUDA graphs are not throughput: the first request is answered once before timing.
+    gen, start_seconds = start_up(lambda: load_generator(f"vllm:{args.model}"), requests[0])
+    with gen:
+        gpu, seconds = timed(gen, requests)
+    print(f"vllm:{args.model}: engine start {start_seconds:.1f} s; {len(requests)} requests in {seconds:.1f} s = "
+          f"{len(requests) / seconds:.2f} requests/s, {completion_tokens(gpu) / seconds:.0f} completion tokens/s")
 
     with load_generator(f"hf:{args.model}?device=cpu&dtype=float32") as cpu_gen:
-        cpu = cpu_gen.generate(requests[: args.compare])
-    equal = sum(a.text == b.text for a, b in zip(gpu, cpu))
-    print(f"greedy outputs equal to the CPU path (hf, float32): {equal} of {len(cpu)}")
-    passed = sum(v.passed for v in task.verify(problems, [task.extract(p, g.text) for p, g in zip(problems, gpu)],
-                                               [g.text for g in gpu]))
-    print(f"executor-alone pass@1 on the GPU outputs: {passed}/{len(problems)} = {passed / len(problems):.3f}")
+        cpu, _ = timed(cpu_gen, requests[: args.compare])
+    print(f"greedy outputs equal to the CPU path (hf, float32): {equal_texts(gpu[: len(cpu)], cpu)} of {len(cpu)}")
+    ok = sum(passed(task, problems, gpu))
+    print(f"executor-alone pass@1 on the GPU outputs: {ok}/{len(problems)} = {ok / len(problems):.3f}")
     task.close()
 
 
