@@ -1,4 +1,5 @@
-"""`tl-eval train` and `tl-eval baselines run|list` (registered through the `tl_eval.commands` entry point)."""
+"""`tl-eval train`, `tl-eval vllm-serve` and `tl-eval baselines run|list` (registered through the `tl_eval.commands`
+entry point)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,33 @@ def train(mode, planner, executor, frozen_executor, task, output, rm, config_pat
     click.echo(f"checkpoint: {result.output}\nsteps: {result.steps}  time: {result.seconds:.0f}s  "
                f"executor calls: {c['calls']} ({c['with_trace_calls']} with trace, {c['alone_calls']} alone, "
                f"{c['cache_hits']} cache hits) for {c['traces']} traces")
+
+
+@click.command("vllm-serve", context_settings={"ignore_unknown_options": True})
+@click.argument("model")
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.argument("vllm_args", nargs=-1, type=click.UNPROCESSED)
+def vllm_serve(model, port, host, vllm_args):
+    """Serve MODEL for `tl-eval train` with `vllm_mode: server`: the server `trl vllm-serve` starts.
+
+    MODEL is a folder, a hub id, or a builtin name (its float32 copy). Further arguments go to `vllm serve`, e.g.
+    `--enforce-eager --max-model-len 2048 --kv-cache-memory-bytes 1073741824` on the CPU. Unlike `trl vllm-serve`,
+    it also starts on vLLM's CPU build (see docs/training.md#vllm).
+    """
+    import os
+
+    from tl_eval.harness.models.spec import BUILTIN_NAMES
+    from tl_eval.training.grpo.vllm_sync import serve_command
+
+    if model.removeprefix("builtin:") in BUILTIN_NAMES:
+        from tl_eval.harness.models.builtin_hf import builtin_hf_dir
+
+        model = str(builtin_hf_dir(model.removeprefix("builtin:")))
+    argv, env = serve_command(model, port, host, list(vllm_args))
+    click.echo(f"serving {model} at http://{host}:{port} (training: vllm_mode: server, "
+               f"trl: {{vllm_server_base_url: http://{host}:{port}}})", err=True)
+    os.execve(argv[0], argv, {**os.environ, **env})
 
 
 @click.group("baselines")
@@ -122,4 +150,4 @@ def reproduce_cmd(name, limit, quiet):
         raise SystemExit(1)
 
 
-COMMANDS = [train, baselines]
+COMMANDS = [train, vllm_serve, baselines]

@@ -16,6 +16,7 @@ from tl_eval.training.grpo.callbacks import (CheckpointExtras, MetricsLogger, re
 from tl_eval.training.grpo.curve import plot_reward_curve, reward_gain
 from tl_eval.training.grpo.config import TrainConfig
 from tl_eval.training.grpo.dataset import build_dataset, select_by_executor_alone, select_problems
+from tl_eval.training.grpo import vllm_sync
 from tl_eval.training.grpo.planner import base_dir, load_planner
 from tl_eval.training.rewards import FormatReward, PlannerReward
 
@@ -125,12 +126,14 @@ def train(cfg: TrainConfig, *, resume: bool = False, scorer=None, executor=None,
         config_json["executor_alone_rates"] = screened
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=cfg.lora_target_modules, task_type="CAUSAL_LM")
-    trainer = GRPOTrainer(
-        model=model, reward_funcs=[reward] + ([FormatReward(cfg.max_completion_length)] if cfg.format_weight else []),
-        args=_grpo_args(cfg, output, show_progress),
-        train_dataset=build_dataset(task, problems), processing_class=tok, peft_config=lora,
-        callbacks=[MetricsLogger(metrics_path, client), CheckpointExtras(tok, config_json, metrics_path)],
-    )
+    with vllm_sync.constructing(cfg):
+        trainer = GRPOTrainer(
+            model=model, reward_funcs=[reward] + ([FormatReward(cfg.max_completion_length)] if cfg.format_weight else []),
+            args=_grpo_args(cfg, output, show_progress),
+            train_dataset=build_dataset(task, problems), processing_class=tok, peft_config=lora,
+            callbacks=[MetricsLogger(metrics_path, client), CheckpointExtras(tok, config_json, metrics_path)],
+        )
+    vllm_sync.adapt(trainer, cfg)
     start = time.perf_counter()
     try:
         trainer.train(resume_from_checkpoint=last)
