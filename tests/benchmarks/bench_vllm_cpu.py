@@ -22,11 +22,9 @@ because both parts need the vLLM engine on the same folder: one process starts i
 never two engines at once; `--rounds 0` runs the comparison alone.
 
 The default (1 problem per task, 1 round: 2 planner and 14 executor requests in 4 calls; `--limit 2` adds
-`mismatched`) made about 3,800 tokens per path; on 2 cores shared with a CI run and a training job (load about 6)
-it took 25 min, 20 of them llama.cpp's, which answered 15 to 20 times faster on idle cores (docs/models.md,
-"Batched decoding"), so the default should fit in 15 min on idle cores; on a loaded machine pass
---executor-max-tokens 128 (fewer tokens, more prefill). Measured figures: docs/models.md, "vLLM", "Measured on
-this CPU".
+`mismatched`) makes about 3,800 tokens per path: 5 min on idle cores here, 13 min with `--compare-hf 10`. On
+oversubscribed cores llama.cpp slows down far more than vLLM (measured 15×): measure on idle cores. Figures:
+docs/models.md, "vLLM", "Measured on this CPU".
 Usage: python tests/benchmarks/bench_vllm_cpu.py [--tasks humaneval,gsm8k] [--limit 1] [--rounds 1]
        [--compare-hf 10] [--executor-max-tokens 512] [--planner-max-tokens 384]
        [--vllm-options enforce_eager=1&dtype=float32]

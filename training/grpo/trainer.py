@@ -16,8 +16,8 @@ from tl_eval.training.grpo.callbacks import (CheckpointExtras, MetricsLogger, re
 from tl_eval.training.grpo.curve import plot_reward_curve, reward_gain
 from tl_eval.training.grpo.config import TrainConfig
 from tl_eval.training.grpo.dataset import build_dataset, select_by_executor_alone, select_problems
-from tl_eval.training.grpo import vllm_sync
 from tl_eval.training.grpo.planner import base_dir, load_planner
+from tl_eval.training.grpo import vllm_sync
 from tl_eval.training.rewards import FormatReward, PlannerReward
 
 
