@@ -43,7 +43,7 @@ def test_bad_recipes_are_named(tmp_path):
 
 
 def test_commands_exported():
-    assert {c.name for c in COMMANDS} == {"train", "baselines"}
+    assert {c.name for c in COMMANDS} == {"train", "vllm-serve", "baselines"}
 
 
 def _alone_recipe(tmp_path) -> Path:
