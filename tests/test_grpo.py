@@ -42,7 +42,7 @@ def _lora_b_norm(model) -> float:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["exec-only", "tracelift"])
-def test_train_few_steps(tmp_path, data_dir, mode):
+def test_train_few_steps(tmp_path, data_dir, mode, monkeypatch):
     cfg = _cfg(tmp_path, mode, format_weight=0.5 if mode == "exec-only" else 0.0)
     result = train(cfg, scorer=_Scorer() if mode == "tracelift" else None, show_progress=False)
     assert result.steps == 2
@@ -52,6 +52,12 @@ def test_train_few_steps(tmp_path, data_dir, mode):
     cols = result.reward.last_columns
     assert set(cols) >= {"problem_id", "task_type", "answer"}
     assert all(problems[pid].answer == ans for pid, ans in zip(cols["problem_id"], cols["answer"]))
+
+    # turns.jsonl: every sampled turn as the evaluation reads it (the prefill, cut at the stop or the budget).
+    turns = [json.loads(x) for x in (result.output / "turns.jsonl").read_text().splitlines()]
+    assert len(turns) == 2 * 4 and {t["step"] for t in turns} == {1, 2}
+    assert all(t["turn"].startswith("<reasoning>\n") for t in turns)
+    assert all(t["turn"].endswith("</reasoning>") for t in turns if t["compliant"])
 
     # LoRA weights moved off their zero init; the base weights did not move and are frozen.
     from transformers import AutoModelForCausalLM
@@ -105,9 +111,22 @@ def test_train_few_steps(tmp_path, data_dir, mode):
         from tl_eval.harness.config import RunConfig
         from tl_eval.harness.evaluate import prepare, run
 
+        from tl_eval.harness.models import hf
+        from tl_eval.training.grpo import turn as T
+
+        sent, chat = [], hf.chat_prompt
+        monkeypatch.setattr(hf, "chat_prompt", lambda tok, msgs: sent.append(chat(tok, msgs)) or sent[-1])
         config = RunConfig(tasks=["gsm8k"], planner=str(result.output), executor="scripted:test-grpo-exec",
                            limit=1, planner_max_tokens=8, cache="off", output=str(tmp_path / "runs"))
         run_dir, results = run(prepare(config), show_progress=False, log=lambda m: None)
+        # The prompts TRL trained on and the one the evaluation gave the checkpoint come from one function.
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(result.output)
+        task = get_task("gsm8k")
+        build = lambda ps: T.prompt_texts(tok, T.training_turns(task, ps, cfg.planner_settings()))
+        assert sent == build(task.load(data_dir, "test")[:1])
+        assert [dict(zip(problems, build(list(problems.values()))))[pid] for pid in cols["problem_id"]] == cols["prompt"]
         assert results.systems["planner"].startswith("hf:")
         recorded = json.loads((run_dir / "config.json").read_text())["planner"]
         assert recorded["training_mode"] == "exec-only"  # the leaderboard's training column reads this
@@ -169,5 +188,6 @@ def test_shipped_configs_load(tmp_path):
 
     from dataclasses import replace
 
-    args = _grpo_args(replace(gpu, bf16=False), Path("/tmp/unused"), False)  # bf16 needs a GPU to validate
-    assert args.use_vllm and args.vllm_gpu_memory_utilization == 0.3
+    stop = {"stop": ["</reasoning>"]}
+    args = _grpo_args(replace(gpu, bf16=False), Path("/tmp/unused"), False, stop)  # bf16 needs a GPU to validate
+    assert args.use_vllm and args.vllm_gpu_memory_utilization == 0.3 and args.generation_kwargs == stop

@@ -116,21 +116,49 @@ class _LenScorer:
         return [0.5 for _ in traces]
 
 
-def test_format_reward_wants_a_plan_that_ended_within_its_budget():
-    fmt = R.FormatReward(max_tokens=8)
-    completions = ["<reasoning>Add, then halve.</reasoning>", "<reasoning>Add, then", "Add, then halve.",
-                   "Add, then halve and", "<reasoning> </reasoning>", [{"role": "assistant", "content": "Halve."}]]
-    ids = [[1] * 8, [1] * 8, [1] * 5, [1] * 8, [1] * 3, [1] * 2]
-    # closed tag; unclosed at the budget; ended early; cut at the budget; blank; conversational, ended early
-    assert fmt([None] * 6, completions, completion_ids=ids) == [1.0, 0.0, 1.0, 0.0, 0.0, 1.0]
+def _reader(task_name="gsm8k", budget=8, fmt="tagged"):
+    """The training reader of the evaluation's planner turn for `task_name` (its stops, the budget)."""
+    from tl_eval.harness.pipeline.trace import planner_turn
+    from tl_eval.harness.config import SamplingSettings
+    from tl_eval.training.grpo.turn import TurnReader
+    from tests.conftest import DATA_DIR
+
+    task = get_task(task_name)
+    problem = task.load(DATA_DIR)[0]
+    return TurnReader(planner_turn(task, problem, SamplingSettings(planner_max_tokens=budget, planner_format=fmt)),
+                      eos_token_ids=[0])
+
+
+def test_format_reward_is_the_evaluations_tag_compliance():
+    fmt = R.FormatReward(_reader())
+    # The tagged turn is the continuation of the "<reasoning>" prefill.
+    completions = ["Add, then halve.</reasoning>", "Add, then", "Add, then halve.", "Add, then halve and",
+                   " </reasoning>", [{"role": "assistant", "content": "Halve."}], "Add.</reasoning>\nthen more"]
+    ids = [[1] * 8, [1] * 8, [1] * 5, [1] * 7 + [0], [1] * 3, [1] * 2, [1] * 8]
+    # closed by the stop; cut at the budget; ended early; ended by eos at the budget; blank; conversational,
+    # ended early; text after the stop (a backend that returns it) is not part of the turn
+    assert fmt([None] * 7, completions, completion_ids=ids) == [1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0]
     assert fmt.__name__ == "format"
+
+
+def test_reader_reads_as_the_evaluation_reads():
+    from tl_eval.harness.pipeline.trace import read_turn
+
+    reader = _reader("mbpp", budget=4)
+    turn, trace = reader("Loop over the list.```python\nx", [1, 2, 3, 4])  # the code task's stop ends the turn
+    assert (turn, trace) == read_turn("Loop over the list.", "stop", "tagged")
+    assert trace.text == "Loop over the list." and trace.compliant
+    turn, trace = reader("Loop over", [1, 2, 3, 4])
+    assert not trace.closed and turn == "<reasoning>\nLoop over"
+    free = _reader("gsm8k", fmt="free")
+    assert free("<reasoning>Add.</reasoning> Then", [1, 2]) == read_turn("<reasoning>Add.</reasoning> Then", "stop", "free")
 
 
 def test_tracelift_reward_calls_alone_once_per_problem(gsm8k_client):
     task, problems, client = gsm8k_client
-    reward = R.PlannerReward("tracelift", client, {p.problem_id: p for p in problems}, _LenScorer())
+    reward = R.PlannerReward("tracelift", client, {p.problem_id: p for p in problems}, _reader(budget=64), _LenScorer())
     ids = [problems[0].problem_id] * 4 + [problems[1].problem_id] * 4
-    completions = [[{"role": "assistant", "content": f"<reasoning>{t}</reasoning>"}]
+    completions = [[{"role": "assistant", "content": f"{t}</reasoning>"}]
                    for t in ["step one", "nothing", "step two", "x"] * 2]
     logged = {}
     out = asyncio.run(reward(prompts=[None] * 8, completions=completions, problem_id=ids,
@@ -163,7 +191,7 @@ def test_alone_samples_come_from_shared_cache(gsm8k_client, tmp_path):
 
 def test_exec_only_reward_is_the_verifier_outcome(gsm8k_client):
     task, problems, client = gsm8k_client
-    reward = R.PlannerReward("exec-only", client, {p.problem_id: p for p in problems})
+    reward = R.PlannerReward("exec-only", client, {p.problem_id: p for p in problems}, _reader(budget=64))
     out = asyncio.run(reward(prompts=[None] * 2, completions=["a step", "none"],
                              problem_id=[p.problem_id for p in problems]))
     assert out == [1.0, 0.0]
@@ -173,8 +201,8 @@ def test_exec_only_reward_is_the_verifier_outcome(gsm8k_client):
 def test_reward_needs_problem_id_and_scorer(gsm8k_client):
     task, problems, client = gsm8k_client
     with pytest.raises(ValueError, match="RM scorer"):
-        R.PlannerReward("tracelift", client, {})
-    reward = R.PlannerReward("exec-only", client, {})
+        R.PlannerReward("tracelift", client, {}, _reader())
+    reward = R.PlannerReward("exec-only", client, {}, _reader())
     with pytest.raises(ValueError, match="problem_id"):
         asyncio.run(reward(prompts=["p"], completions=["c"]))
 

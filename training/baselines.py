@@ -23,6 +23,7 @@ from tl_eval.harness.metrics.paired import mcnemar_exact, paired_bootstrap_ci
 from tl_eval.harness.records import RunResult, outcomes
 from tl_eval.harness.results import load_samples
 from tl_eval.training.grpo.checkpoint import read_meta
+from tl_eval.training.grpo.config import MODES, TrainConfig
 
 SYSTEMS = ("executor-alone", "zero-shot", "exec-only", "tracelift", "reference-plan", "self-planner")
 # Systems whose planner is not a model the trainer makes: `--planner reference` / `--planner self` (harness/planners.py).
@@ -247,6 +248,20 @@ def make_entry(recipe: Recipe, planner: str, result: RunResult, run_dir: Path, r
     }, project)
 
 
+def _trained_turn(recipe: Recipe, planner: str, eval_opts: dict) -> dict:
+    """A trained planner is evaluated on the turn it was trained on: its format and token budget, as its
+    checkpoint records them."""
+    trained = (read_meta(Path(planner.removeprefix("hf:"))) or {}).get("train_config") or {}
+    turn = {"planner_max_tokens": trained.get("max_completion_length", TrainConfig.max_completion_length),
+            "planner_format": trained.get("planner_format", TrainConfig.planner_format)}
+    for key, value in turn.items():
+        if key in eval_opts and eval_opts[key] != value:
+            raise ConfigError(f"recipe {recipe.name}: eval {key} {eval_opts[key]!r} is not the trained turn's "
+                              f"{value!r} ({planner})",
+                              f"drop eval.{key}: a trained planner is evaluated on the turn it was trained on")
+    return turn
+
+
 def _evaluate(recipe: Recipe, planner: str, root: Path, show_progress: bool, log, reproduction: bool = False,
               limit: int | None = None):
     from tl_eval.harness.config import RunConfig
@@ -255,6 +270,8 @@ def _evaluate(recipe: Recipe, planner: str, root: Path, show_progress: bool, log
     eval_opts = dict(recipe.eval)
     if recipe.system == "executor-alone":
         eval_opts["conditions"] = ["none"]
+    if recipe.system in MODES:
+        eval_opts.update(_trained_turn(recipe, planner, eval_opts))
     eval_opts.setdefault("output", str(root.parent / "runs"))
     if reproduction:  # computed again, not read back from the cache
         eval_opts.update(output=str(Path(eval_opts["output"]) / "reproduce"), cache="off")

@@ -11,9 +11,10 @@ Formulas follow DESIGN.md (Training) and TraceLift (arXiv 2605.03862):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
+from tl_eval.harness.pipeline.trace import Trace
 from tl_eval.harness.types import Verdict
 
 CODE_RM_WEIGHT = 0.2
@@ -155,19 +156,31 @@ def completion_text(completion) -> str:
     return "".join(m.get("content", "") for m in completion if m.get("role", "assistant") == "assistant")
 
 
+# (completion text, its token ids or None) -> (the planner's turn, its trace), as the evaluation reads them
+# (training.grpo.turn.TurnReader).
+TurnReader = Callable[[str, Sequence[int] | None], tuple[str, Trace]]
+
+
+def read_completions(reader: TurnReader, completions, completion_ids) -> list[tuple[str, Trace]]:
+    ids = completion_ids if completion_ids is not None else [None] * len(completions)
+    return [reader(completion_text(c), i) for c, i in zip(completions, ids)]
+
+
 class PlannerReward:
     """A TRL reward function (async, so TRL runs it on its event loop): executor-grounded rewards per completion.
 
-    It reads the `problem_id` column to find each completion's problem, calls the frozen executor for all
-    completions of the batch at once, and logs the reward's parts through TRL's `log_metric`.
+    It reads the `problem_id` column to find each completion's problem, reads each completion's trace as the
+    evaluation does, calls the frozen executor for all completions of the batch at once, and logs the reward's
+    parts through TRL's `log_metric` (and each turn with its reward through `on_turns`).
     """
 
-    def __init__(self, mode: str, client, problems: dict, scorer=None):
+    def __init__(self, mode: str, client, problems: dict, reader: TurnReader, scorer=None, on_turns=None):
         if mode not in ("exec-only", "tracelift"):
             raise ValueError(f"unknown reward mode {mode!r}")
         if mode == "tracelift" and scorer is None:
             raise ValueError("the tracelift reward needs an RM scorer")
         self.mode, self.client, self.problems, self.scorer = mode, client, problems, scorer
+        self.reader, self.on_turns = reader, on_turns
         self.__name__ = mode.replace("-", "_")
         self.last_parts: list[RewardParts] = []
         self.last_columns: dict = {}
@@ -178,12 +191,11 @@ class PlannerReward:
 
         if problem_id is None:
             raise ValueError("the training dataset needs a problem_id column")
-        self.last_columns = {"problem_id": list(problem_id), **{k: v for k, v in columns.items()
-                                                                 if k not in ("trainer_state", "log_extra")}}
-        from tl_eval.harness.pipeline.trace import extract_trace
-
+        self.last_columns = {"prompt": list(prompts), "problem_id": list(problem_id),
+                             **{k: v for k, v in columns.items() if k not in ("trainer_state", "log_extra")}}
         problems = [self.problems[pid] for pid in problem_id]
-        traces = [extract_trace(completion_text(c)).text for c in completions]
+        turns = read_completions(self.reader, completions, completion_ids)
+        traces = [trace.text for _, trace in turns]
         task_type = problems[0].task_type  # an input of the reason RM
         partial = self.client.task.partial_credit
         if self.mode == "exec-only":
@@ -203,29 +215,24 @@ class PlannerReward:
         if log_metric is not None:
             for name, value in summarize(parts).items():
                 log_metric(name, value)
+        if self.on_turns is not None:
+            state = columns.get("trainer_state")
+            self.on_turns(None if state is None else state.global_step + 1, problem_id, turns, parts)
         return [p.reward for p in parts]
 
 
 class FormatReward:
-    """A TRL reward function: 1 when the planner ended its plan within the token budget (end of sequence or a
-    closed <reasoning> tag) and the plan is not blank, else 0. The evaluation cuts a planner turn at its budget
-    and counts it as not format-compliant; weighted beside the executor reward (`format_weight`), it rewards
-    plans the executor gets whole, and it costs no executor call."""
+    """A TRL reward function: 1 when the planner's turn is format-compliant as the evaluation counts it (its
+    `tag_compliance`: in the tagged format, the plan ended within the token budget and is not blank), else 0.
+    Optional (`format_weight`): with the evaluation's own turn in training, the executor reward already sees a
+    plan cut at its budget; it costs no executor call."""
 
-    def __init__(self, max_tokens: int):
-        self.max_tokens = max_tokens
+    def __init__(self, reader: TurnReader):
+        self.reader = reader
         self.__name__ = "format"  # TRL names the function's logged reward after it
 
     def __call__(self, prompts, completions, completion_ids=None, **_columns) -> list[float]:
-        from tl_eval.harness.pipeline.trace import extract_trace
-
-        ids = completion_ids if completion_ids is not None else [None] * len(completions)
-        out = []
-        for completion, tokens in zip(completions, ids):
-            trace = extract_trace(completion_text(completion))
-            ended = trace.closed or (tokens is not None and len(tokens) < self.max_tokens)
-            out.append(float(ended and bool(trace.text)))
-        return out
+        return [float(trace.compliant) for _, trace in read_completions(self.reader, completions, completion_ids)]
 
 
 def summarize(parts: Sequence[RewardParts]) -> dict[str, float]:

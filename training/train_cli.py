@@ -28,12 +28,15 @@ from tl_eval.harness.errors import TLEvalError, fail
 @click.option("--resume", is_flag=True, help="Continue a killed run from the last checkpoint in --output.")
 @click.option("--max-steps", type=click.IntRange(min=1), default=None, help="GRPO steps.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Number of training problems.")
+@click.option("--seed", type=int, default=None,
+              help="Training seed: LoRA init, data order and planner samples (the executor's samples, and so the "
+                   "screened problems, keep executor_seed).  [default: 1234]")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="TL_EVAL_DATA_DIR",
               help="Local benchmark data.")
 @click.option("--cache", "cache", metavar="PATH", default=None, help="Generation cache (SQLite), or `off`.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(mode, planner, executor, frozen_executor, task, output, rm, config_path, resume, max_steps, limit, data_dir,
-          cache, quiet):
+def train(mode, planner, executor, frozen_executor, task, output, rm, config_path, resume, max_steps, limit, seed,
+          data_dir, cache, quiet):
     """Train a planner with GRPO + LoRA against the frozen executor; writes an HF checkpoint directory.
 
     Evaluate the result with `tl-eval --planner OUTPUT --executor frozen --tasks TASK`.
@@ -44,7 +47,7 @@ def train(mode, planner, executor, frozen_executor, task, output, rm, config_pat
     try:
         cfg = load_train_config(config_path, mode=mode, planner=planner, executor=executor,
                                 frozen_executor=frozen_executor, task=task, output=output, rm=rm,
-                                max_steps=max_steps, limit=limit, data_dir=data_dir, cache=cache)
+                                max_steps=max_steps, limit=limit, seed=seed, data_dir=data_dir, cache=cache)
         result = run_train(cfg, resume=resume, show_progress=not quiet, log=lambda m: click.echo(m, err=True))
     except TLEvalError as e:
         fail(e)

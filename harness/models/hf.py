@@ -14,10 +14,18 @@ from tl_eval.harness.models.base import Generator, split_prefill
 from tl_eval.harness.models.files import fingerprint_file
 from tl_eval.harness.models.seeds import request_seed
 from tl_eval.harness.models.spec import ModelSpec, int_option
+from tl_eval.harness.pipeline.trace import cut_at_stops
 from tl_eval.harness.types import Generation, GenerationRequest
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth")
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def chat_prompt(tokenizer, messages) -> str:
+    """The prompt text a transformers model is given for a conversation: the chat template with a new assistant
+    turn, then the prefill if the conversation ends with one. The trainer's planner prompts are this same text."""
+    conversation, prefill = split_prefill(messages)
+    return tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True) + prefill
 
 
 def require_transformers() -> None:
@@ -186,11 +194,7 @@ class HFGenerator(Generator):
         model, tokenizer = self._load()
         sampling = batch[0].sampling
         start = time.perf_counter()
-        texts = []
-        for r in batch:
-            conversation, prefill = split_prefill(r.messages)
-            texts.append(tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
-                         + prefill)
+        texts = [chat_prompt(tokenizer, r.messages) for r in batch]
         enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         sample = sampling.temperature > 0
         # Our own config, not the checkpoint's defaults (top_k, repetition_penalty...): the same settings mean
@@ -217,11 +221,8 @@ class HFGenerator(Generator):
             cut = next((k for k, t in enumerate(row) if t in self._eos), None)
             tokens = row if cut is None else row[:cut]
             tokens = [t for t in tokens if t != tokenizer.pad_token_id]
-            text = tokenizer.decode(tokens, skip_special_tokens=True)
-            stops = [text.find(s) for s in sampling.stop if s and s in text]
-            if stops:
-                text = text[: min(stops)]
-            length = cut is None and not stops and len(tokens) >= sampling.max_tokens
+            text, stopped = cut_at_stops(tokenizer.decode(tokens, skip_special_tokens=True), sampling.stop)
+            length = cut is None and not stopped and len(tokens) >= sampling.max_tokens
             results.append(
                 Generation(
                     text=text,

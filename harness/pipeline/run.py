@@ -21,7 +21,7 @@ from tl_eval.harness.pipeline.interventions import (
     derangement,
     paraphrase_messages,
 )
-from tl_eval.harness.pipeline.trace import Trace, extract_trace, planner_messages, read_turn
+from tl_eval.harness.pipeline.trace import Trace, extract_trace, planner_turn, read_turn
 from tl_eval.harness.task import Task
 from tl_eval.harness.records import Intervention, SampleRecord
 from tl_eval.harness.types import Generation, GenerationRequest, Problem, SamplingParams
@@ -97,13 +97,12 @@ class Evaluation:
 
     def plan(self, task: Task, problems: list[Problem], cost: StageCost) -> dict[tuple[str, int], tuple[Generation, Trace]]:
         cfg = self.config
-        sampling = cfg.sampling.planner(tuple(task.planner_stops))
         keys, requests = [], []
         for p in problems:
-            msgs = tuple(planner_messages(task.planner_messages(p), cfg.planner_format))
+            turn = planner_turn(task, p, cfg.sampling)
             for i in range(cfg.n_samples):
                 keys.append((p.problem_id, i))
-                requests.append(GenerationRequest(msgs, sampling, i))
+                requests.append(GenerationRequest(turn.messages, turn.sampling, i))
         outs = _generate(self.planner, requests, f"{task.name}: plan", cost, self.show)
         out = {}
         for k, g in zip(keys, outs):

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tl_eval.harness.config import SamplingSettings
+    from tl_eval.harness.task import Task
+    from tl_eval.harness.types import Problem, SamplingParams
 
 _TAGGED = re.compile(r"<reasoning>(.*?)(?:</reasoning>|\Z)", re.DOTALL | re.IGNORECASE)
 OPEN, CLOSE = "<reasoning>", "</reasoning>"
@@ -32,6 +38,28 @@ def extract_trace(completion: str) -> Trace:
 def planner_messages(messages: list[dict], fmt: str) -> list[dict]:
     """The planner's request: in the tagged format its turn is opened with <reasoning> (an assistant prefill)."""
     return list(messages) + ([{"role": "assistant", "content": PREFILL}] if fmt == "tagged" else [])
+
+
+@dataclass(frozen=True)
+class PlannerTurn:
+    """The planner's request for one problem: what it is shown (with the prefill) and how it decodes (budget and
+    stops). The evaluation and the trainer both build it here, so that a planner is trained on the turn it is
+    judged on."""
+
+    messages: tuple[dict, ...]
+    sampling: SamplingParams
+    fmt: str
+
+
+def planner_turn(task: Task, problem: Problem, settings: SamplingSettings) -> PlannerTurn:
+    return PlannerTurn(tuple(planner_messages(task.planner_messages(problem), settings.planner_format)),
+                       settings.planner(tuple(task.planner_stops)), settings.planner_format)
+
+
+def cut_at_stops(text: str, stops) -> tuple[str, bool]:
+    """(text before the first stop sequence, whether one occurred): for backends that return the stop itself."""
+    found = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+    return (text[:min(found)], True) if found else (text, False)
 
 
 def read_turn(text: str, finish_reason: str, fmt: str) -> tuple[str, Trace]:

@@ -18,7 +18,8 @@ def read_metrics(path: Path) -> list[dict]:
 
 
 def truncate_metrics(path: Path, last_step: int) -> None:
-    """Drop entries logged after `last_step`, so a resumed run does not log those steps twice."""
+    """Drop entries logged after `last_step`, so a resumed run does not log those steps twice (metrics.jsonl
+    and turns.jsonl)."""
     kept = [m for m in read_metrics(path) if m.get("step", 0) <= last_step]
     path.write_text("".join(json.dumps(m) + "\n" for m in kept))
 
@@ -48,6 +49,19 @@ class MetricsLogger(TrainerCallback):
         self._last_calls, self._last_time, self._last_step = counters["calls"], now, state.global_step
         with self.path.open("a") as f:
             f.write(json.dumps(entry, default=float) + "\n")
+
+
+class TurnLog:
+    """turns.jsonl: every planner turn the trainer sampled, as the evaluation reads it, with its reward."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __call__(self, step, problem_ids, turns, parts) -> None:
+        with self.path.open("a") as f:
+            for pid, (turn, trace), part in zip(problem_ids, turns, parts):
+                f.write(json.dumps({"step": step, "problem_id": pid, "turn": turn, "compliant": trace.compliant,
+                                    "reward": part.reward}) + "\n")
 
 
 class CheckpointExtras(TrainerCallback):

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from tl_eval.harness.config import DEFAULT_FROZEN, SamplingSettings, VerifierSettings
+from tl_eval.harness.config import DEFAULT_FROZEN, PLANNER_FORMATS, SamplingSettings, VerifierSettings
 from tl_eval.harness.errors import ConfigError
 from tl_eval.harness.types import SamplingParams
 
@@ -36,8 +36,10 @@ class TrainConfig:
     select_alone: list[float] | None = None
     pool: int | None = None
     easiest_first: bool = False  # screen the pool in order of reference-solution length, shortest first
-    seed: int = SamplingSettings.seed
-    # Executor sampling during training (TraceLift samples the executor at 0.5); K samples per uplift mean.
+    seed: int = SamplingSettings.seed  # LoRA init, data order, planner samples
+    # Executor sampling during training (TraceLift samples the executor at 0.5); K samples per uplift mean. Its seed
+    # is apart from `seed`, so that runs of several seeds screen the same problems and share executor-alone samples.
+    executor_seed: int = SamplingSettings.seed
     k: int = 3
     executor_temperature: float = 0.5
     executor_top_p: float = 1.0
@@ -57,7 +59,8 @@ class TrainConfig:
     beta: float = 0.0
     temperature: float = 1.0  # planner sampling
     top_p: float = 1.0
-    max_completion_length: int = 128
+    max_completion_length: int = 128  # the planner's token budget, in training and in the evaluation of its checkpoint
+    planner_format: str = SamplingSettings.planner_format  # the evaluation's --planner-format (tagged or free)
     format_weight: float = 0.0  # > 0: add training.rewards.FormatReward with this weight (TRL reward_weights)
     save_steps: int = 10
     save_total_limit: int | None = 2
@@ -95,6 +98,9 @@ class TrainConfig:
                 f"per_device_train_batch_size × gradient_accumulation_steps ({batch}) is not a multiple of "
                 f"num_generations ({self.num_generations})",
                 "make the batch a multiple of num_generations, e.g. per_device_train_batch_size: 4 with num_generations: 4")
+        if self.planner_format not in PLANNER_FORMATS:
+            raise ConfigError(f"unknown planner_format {self.planner_format!r}",
+                              f"use one of {', '.join(PLANNER_FORMATS)} (the evaluation's --planner-format)")
         if self.format_weight < 0:
             raise ConfigError(f"format_weight must be at least 0, got {self.format_weight}", "set format_weight: 0.5")
         if self.limit is not None and self.limit < 1:
@@ -112,7 +118,14 @@ class TrainConfig:
     def executor_sampling(self) -> SamplingParams:
         """The executor's decoding while training (the evaluation's model, with the trainer's own values)."""
         return SamplingSettings(temperature=self.executor_temperature, top_p=self.executor_top_p,
-                                executor_max_tokens=self.executor_max_tokens, seed=self.seed).executor()
+                                executor_max_tokens=self.executor_max_tokens, seed=self.executor_seed).executor()
+
+    def planner_settings(self) -> SamplingSettings:
+        """The planner's turn as the evaluation of the checkpoint will ask for it (format and token budget), with
+        the trainer's sampling."""
+        return SamplingSettings(temperature=self.temperature, top_p=self.top_p,
+                                planner_max_tokens=self.max_completion_length, seed=self.seed,
+                                planner_format=self.planner_format)
 
     def to_dict(self) -> dict:
         return asdict(self)

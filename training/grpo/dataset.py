@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tl_eval.harness.errors import DataError
-from tl_eval.harness.task import Task
 from tl_eval.harness.types import Problem
 
 
@@ -42,12 +41,13 @@ def select_by_executor_alone(client, problems: Sequence[Problem], low: float, hi
     return chosen, rates
 
 
-def build_dataset(task: Task, problems: Sequence[Problem]):
-    """A `datasets.Dataset` with `prompt` (chat messages) and the columns `problem_id`, `task_type`, `answer`."""
+def build_dataset(problems: Sequence[Problem], prompts: Sequence[str]):
+    """A `datasets.Dataset` with `prompt` (the planner's turn as text, training.grpo.turn) and the columns
+    `problem_id`, `task_type`, `answer`."""
     from datasets import Dataset
 
     rows = {
-        "prompt": [task.planner_messages(p) for p in problems],
+        "prompt": list(prompts),
         "problem_id": [p.problem_id for p in problems],
         "task_type": [p.task_type for p in problems],
         "answer": [p.answer or "" for p in problems],

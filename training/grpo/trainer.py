@@ -11,13 +11,13 @@ from tl_eval.harness.errors import ConfigError
 from tl_eval.harness.pipeline.cache import Cache
 from tl_eval.harness.task import Task, get_task
 from tl_eval.training.executor_client import ExecutorClient
-from tl_eval.training.grpo.callbacks import (CheckpointExtras, MetricsLogger, read_metrics, truncate_metrics,
-                                              write_extras)
+from tl_eval.training.grpo.callbacks import (CheckpointExtras, MetricsLogger, TurnLog, read_metrics,
+                                              truncate_metrics, write_extras)
 from tl_eval.training.grpo.curve import plot_reward_curve, reward_gain
 from tl_eval.training.grpo.config import TrainConfig
 from tl_eval.training.grpo.dataset import build_dataset, select_by_executor_alone, select_problems
 from tl_eval.training.grpo.planner import base_dir, load_planner
-from tl_eval.training.grpo import vllm_sync
+from tl_eval.training.grpo import turn, vllm_sync
 from tl_eval.training.rewards import FormatReward, PlannerReward
 
 
@@ -62,7 +62,7 @@ def _checkpoint_to_resume(output: Path, resume: bool) -> str | None:
     return last
 
 
-def _grpo_args(cfg: TrainConfig, output: Path, show_progress: bool):
+def _grpo_args(cfg: TrainConfig, output: Path, show_progress: bool, generation_kwargs: dict):
     from trl import GRPOConfig
 
     args = dict(
@@ -74,9 +74,13 @@ def _grpo_args(cfg: TrainConfig, output: Path, show_progress: bool):
         vllm_mode=cfg.vllm_mode, bf16=cfg.bf16, gradient_checkpointing=cfg.gradient_checkpointing,
         disable_tqdm=not show_progress, log_completions=False,
     )
+    if generation_kwargs:
+        args["generation_kwargs"] = generation_kwargs
     if cfg.format_weight:
         args["reward_weights"] = [1.0, cfg.format_weight]  # the order of reward_funcs in train()
-    args.update(cfg.trl)
+    args.update({k: v for k, v in cfg.trl.items() if k != "generation_kwargs"})
+    if cfg.trl.get("generation_kwargs"):
+        args["generation_kwargs"] = {**generation_kwargs, **cfg.trl["generation_kwargs"]}
     try:
         return GRPOConfig(**args)
     except (TypeError, ValueError) as e:
@@ -107,9 +111,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, scorer=None, executor=None,
 
         scorer = load_scorer(cfg.rm)
     output.mkdir(parents=True, exist_ok=True)
-    metrics_path = output / "metrics.jsonl"
-    if last is not None:
-        truncate_metrics(metrics_path, int(Path(last).name.rsplit("-", 1)[1]))
+    metrics_path, turns_path = output / "metrics.jsonl", output / "turns.jsonl"
+    for log_file in (metrics_path, turns_path):  # a resumed run keeps its logs up to its checkpoint
+        if last is not None:
+            truncate_metrics(log_file, int(Path(last).name.rsplit("-", 1)[1]))
+        else:  # what a run killed before its first checkpoint logged
+            log_file.unlink(missing_ok=True)
     cache = Cache(cache_path(cfg))
     client = ExecutorClient(task, executor, cache, cfg.executor_sampling(), cfg.k)
     screened = None
@@ -117,9 +124,13 @@ def train(cfg: TrainConfig, *, resume: bool = False, scorer=None, executor=None,
         if cfg.easiest_first:  # a shorter reference solution is, as a rule, an easier problem
             problems = sorted(problems, key=lambda p: len(p.reference or p.prompt))
         problems, screened = select_by_executor_alone(client, problems, *cfg.select_alone, cfg.limit, log=log)
-    reward = PlannerReward(cfg.mode, client, {p.problem_id: p for p in problems}, scorer)
     base = base_dir(cfg.planner, output, cfg.seed)
     model, tok = load_planner(base)
+    turns = turn.training_turns(task, problems, cfg.planner_settings())
+    decoding = turn.decoding(turns)
+    reader = turn.TurnReader(decoding)
+    reward = PlannerReward(cfg.mode, client, {p.problem_id: p for p in problems}, reader, scorer,
+                           on_turns=TurnLog(turns_path))
     config_json = {"train_config": cfg.to_dict(), "base_model": str(base), "executor_fingerprint": executor.fingerprint(),
                    "problem_ids": [p.problem_id for p in problems]}
     if screened is not None:
@@ -128,12 +139,16 @@ def train(cfg: TrainConfig, *, resume: bool = False, scorer=None, executor=None,
                       target_modules=cfg.lora_target_modules, task_type="CAUSAL_LM")
     with vllm_sync.constructing(cfg):
         trainer = GRPOTrainer(
-            model=model, reward_funcs=[reward] + ([FormatReward(cfg.max_completion_length)] if cfg.format_weight else []),
-            args=_grpo_args(cfg, output, show_progress),
-            train_dataset=build_dataset(task, problems), processing_class=tok, peft_config=lora,
+            model=model, reward_funcs=[reward] + ([FormatReward(reader)] if cfg.format_weight else []),
+            args=_grpo_args(cfg, output, show_progress, turn.generation_kwargs(decoding, cfg.use_vllm)),
+            train_dataset=build_dataset(problems, turn.prompt_texts(tok, turns)), processing_class=tok,
+            peft_config=lora,
             callbacks=[MetricsLogger(metrics_path, client), CheckpointExtras(tok, config_json, metrics_path)],
         )
+    reader.eos = set(trainer.eos_token_ids)  # what ends a completion in TRL's generation
     vllm_sync.adapt(trainer, cfg)
+    if not cfg.use_vllm and decoding.sampling.stop:
+        turn.pass_tokenizer_to_generate(trainer.model, tok)
     start = time.perf_counter()
     try:
         trainer.train(resume_from_checkpoint=last)
