@@ -11,7 +11,7 @@ from tl_eval.harness.errors import TLEvalError, fail
 
 
 @click.command("report")
-@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("run_dirs", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for report.md, report.html, figures/.")
 @click.option("--strict", is_flag=True, help="Refuse runs that differ in problems, executor, sampling or grader.")
 @click.option("--alpha", default=0.05, show_default=True, help="Significance level of the paired tests.")
@@ -20,19 +20,27 @@ from tl_eval.harness.errors import TLEvalError, fail
 @click.option("--seed", default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--title", default=None, help="Report title (default: the systems compared).")
 @click.option("--no-figures", is_flag=True, help="Tables only (figures take most of the time).")
-def report(run_dirs, out, strict, alpha, confidence, n_resamples, seed, title, no_figures):
+@click.option("--pool", "pools", multiple=True, metavar="LABEL=DIR[,DIR...]",
+              help="A group of runs pooled over seeds (e.g. the TraceLift checkpoints of three training seeds); give "
+                   "two groups to get their difference in pass@1, uplift and uplift_masked with a hierarchical "
+                   "bootstrap over seeds and problems. Their runs join the report.")
+def report(run_dirs, out, strict, alpha, confidence, n_resamples, seed, title, no_figures, pools):
     """Compare run directories: report.md and a self-contained report.html with figures (PNG and SVG)."""
+    from tl_eval.reports.pooled import parse_pools
     from tl_eval.reports.report import build_report
 
     try:
         rep = build_report(list(run_dirs), out, strict=strict, alpha=alpha, confidence=confidence,
-                           n_resamples=n_resamples, seed=seed, title=title, figures_too=not no_figures)
+                           n_resamples=n_resamples, seed=seed, title=title, figures_too=not no_figures,
+                           pools=parse_pools(list(pools)))
     except TLEvalError as e:
         fail(e)
     for issue in rep.issues:
         click.echo(f"{'refused' if issue.refused else 'flagged'}: {issue.sentence()}", err=True)
     for warning in rep.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
+    for d in rep.pooled:
+        click.echo(d.sentence())
     click.echo(f"wrote {rep.markdown} and {rep.html} ({len(rep.figures)} figures in {rep.out / 'figures'})")
 
 

@@ -14,6 +14,7 @@ from tl_eval.reports.compare import (Issue, PairedDiff, PlanDiff, all_issues, pa
                                      system_caveats)
 from tl_eval.reports.fmt import Cell, cell
 from tl_eval.reports.load import Run, load_runs
+from tl_eval.reports.pooled import PooledDiff, pooled_diffs
 from tl_eval.reports.render import render
 from tl_eval.reports.systems import MISSING, System, executor_alone_systems, pair_system
 
@@ -64,6 +65,7 @@ class Report:
     issues: list[Issue]
     figures: list[figures.SavedFigure]
     warnings: list[str] = field(default_factory=list)
+    pooled: list[PooledDiff] = field(default_factory=list)
 
 
 def _unique_labels(runs: list[Run]) -> dict[str, str]:
@@ -138,10 +140,31 @@ def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
+def _pooled(pools: dict[str, list[str]], runs: list[Run], systems: list[System], tasks: list[str], **kwargs):
+    """The pooled comparison of the two --pool groups on every task all their runs have."""
+    if not pools:
+        return []
+    by_path = {run.path.resolve(): s for s in systems if not s.executor_alone for run in s.runs.values()}
+
+    def pairs(dirs: list[str]) -> list[System]:
+        missing = [d for d in dirs if Path(d).resolve() not in by_path]
+        if missing:
+            raise DataError(f"--pool runs without a planner-executor pair (no `full` condition): {', '.join(missing)}",
+                            "pool runs of trained planners, evaluated with --conditions full,none[,masked]")
+        return [by_path[Path(d).resolve()] for d in dirs]
+
+    (a_label, a_dirs), (b_label, b_dirs) = pools.items()
+    a, b = pairs(a_dirs), pairs(b_dirs)
+    return [d for t in tasks if all(t in s.runs for s in a + b) for d in pooled_diffs(t, a_label, a, b_label, b, **kwargs)]
+
+
 def build_report(run_dirs: list[str | Path], out: str | Path, *, strict: bool = False, alpha: float = 0.05,
                  confidence: float = 0.95, n_resamples: int = 10000, seed: int = 0,
-                 title: str | None = None, figures_too: bool = True) -> Report:
-    """Read the runs, check comparability, draw the figures and write report.md and report.html into `out`."""
+                 title: str | None = None, figures_too: bool = True, pools: dict[str, list[str]] | None = None) -> Report:
+    """Read the runs, check comparability, draw the figures and write report.md and report.html into `out`.
+    `pools` ({label: run dirs}, two groups) adds their comparison pooled over seeds; their runs join the report."""
+    pools = pools or {}
+    run_dirs = list(dict.fromkeys([*run_dirs, *(d for dirs in pools.values() for d in dirs)]))
     if not run_dirs:
         raise DataError("no run directories given", "pass one or more run directories: tl-eval report runs/A runs/B --out DIR")
     runs = load_runs(run_dirs)
@@ -156,6 +179,8 @@ def build_report(run_dirs: list[str | Path], out: str | Path, *, strict: bool = 
     tasks = list(dict.fromkeys(t for r in runs for t in r.tasks))
     sections = [task_section(t, systems, issues, alpha=alpha, confidence=confidence, n_resamples=n_resamples,
                              seed=seed) for t in tasks]
+    pooled = _pooled(pools, runs, systems, tasks, alpha=alpha, confidence=confidence, n_resamples=n_resamples,
+                     seed=seed)
     fig_dir = out / "figures"
     drawers = (figures.pass_at_1, figures.uplift_forest, figures.early_answering, figures.accuracy_by_condition,
                figures.outcome_grid) if figures_too else ()
@@ -165,9 +190,9 @@ def build_report(run_dirs: list[str | Path], out: str | Path, *, strict: bool = 
         "runs": runs, "systems": systems, "sections": sections, "issues": issues, "figures": figs,
         "faith_headers": [h for _, h, _ in FAITH], "cost_headers": [h for _, h, _ in COST],
         "alpha": alpha, "confidence": confidence, "n_resamples": n_resamples, "seed": seed,
-        "images": {f.name: _data_uri(f.png) for f in figs}, "warnings": warnings,
+        "images": {f.name: _data_uri(f.png) for f in figs}, "warnings": warnings, "pooled": pooled,
     }
     md, html = out / "report.md", out / "report.html"
     md.write_text(render("report.md.jinja", **context))
     html.write_text(render("report.html.jinja", **context))
-    return Report(out, md, html, runs, systems, sections, issues, figs, warnings)
+    return Report(out, md, html, runs, systems, sections, issues, figs, warnings, pooled)

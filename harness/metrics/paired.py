@@ -142,6 +142,50 @@ def uplift_stats(
     }
 
 
+def pooled_bootstrap(
+    a: np.ndarray,
+    b: np.ndarray,
+    n_resamples: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    chunk: int = 1_000,
+) -> tuple[float, float, float, float]:
+    """(difference, low, high, p): group A's mean per-problem value minus group B's, pooled over the seeds of
+    each group, with a two-level (hierarchical) percentile bootstrap.
+
+    `a` is (seeds of A, problems), `b` is (seeds of B, problems), the same problems in the same order. Each
+    resample draws seeds with replacement within each group (the spread between training runs) and then
+    problems with replacement, the same draw for both groups (the pairing on problems). `p` is two-sided: how
+    often the resampled difference, centred on the estimate, lies as far from it as the estimate lies from 0.
+    With one seed per group it is the paired bootstrap over problems.
+    """
+    a, b = np.atleast_2d(np.asarray(a, dtype=float)), np.atleast_2d(np.asarray(b, dtype=float))
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or a.shape[1] == 0 or 0 in (a.shape[0], b.shape[0]):
+        raise ValueError(f"pooled_bootstrap needs (seeds, problems) arrays over the same problems, got {a.shape} "
+                         f"and {b.shape}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("pooled values contain NaN or infinity")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    rng = np.random.default_rng(seed)
+    estimate = float(a.mean() - b.mean())
+    n_problems = a.shape[1]
+    draws = []
+    for start in range(0, n_resamples, chunk):
+        r = min(chunk, n_resamples - start)
+        # Counts of each seed and each problem in a resample: the means they weight are the resampled means.
+        wa = rng.multinomial(a.shape[0], np.full(a.shape[0], 1 / a.shape[0]), size=r) / a.shape[0]
+        wb = rng.multinomial(b.shape[0], np.full(b.shape[0], 1 / b.shape[0]), size=r) / b.shape[0]
+        wp = rng.multinomial(n_problems, np.full(n_problems, 1 / n_problems), size=r) / n_problems
+        per_problem = wa @ a - wb @ b  # (r, problems): the resampled seeds' mean difference on each problem
+        draws.append((per_problem * wp).sum(axis=1))
+    d = np.concatenate(draws)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(d, [tail, 1 - tail])
+    p = float(np.mean(np.abs(d - estimate) >= abs(estimate))) if estimate else 1.0
+    return estimate, float(low), float(high), min(1.0, p)
+
+
 def _paired_arrays(a, b, what: str) -> tuple[np.ndarray, np.ndarray]:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.ndim != 1 or b.ndim != 1:
