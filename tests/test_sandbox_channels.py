@@ -250,3 +250,79 @@ def test_no_object_numbered_by_a_host_counter_can_be_made(monkeypatch):
                 '''), "assert f() == []"), SENTINEL])]
             assert probe_v.status == "pass", (tier, probe_v.details, probe_v.stderr)
             assert good.status == "pass"
+
+
+def _child_of(zygote: int) -> int | None:
+    """The zygote's live child (the last job's stays a zombie until the next fork reaps it)."""
+    try:
+        for kid in Path(f"/proc/{zygote}/task/{zygote}/children").read_text().split():
+            if Path(f"/proc/{kid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                return int(kid)
+    except OSError:
+        pass
+    return None
+
+
+def _pid_in_zygote_namespace(host_pid: int) -> int:
+    line = next(x for x in Path(f"/proc/{host_pid}/status").read_text().splitlines() if x.startswith("NSpid"))
+    return int(line.split()[2])  # host, the worker's (and zygote's) namespace, the job's own
+
+
+def _writable_words(pid: int, value: int) -> int:
+    """How often `value` is stored as an aligned 32-bit word in the process's writable memory."""
+    import struct
+
+    word, n = struct.pack("<i", value), 0
+    with open(f"/proc/{pid}/maps") as fh, open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
+        for line in fh:
+            fields = line.split()
+            lo, hi = (int(x, 16) for x in fields[0].split("-"))
+            if "w" not in fields[1] or hi - lo > 1 << 30:
+                continue
+            try:
+                mem.seek(lo)
+                data = mem.read(hi - lo)
+            except OSError:
+                continue
+            i = data.find(word)
+            while i >= 0:
+                n += i % 4 == 0
+                i = data.find(word, i + 1)
+    return n
+
+
+def test_no_child_inherits_an_earlier_childs_pid(monkeypatch, tier):
+    """The zygote forks and reaps through ctypes, and its C stack is reused by the next fork: read from the host,
+    a running child's memory holds no copy of the previous child's pid (which counts every process earlier jobs
+    made). Jobs of 3000 threads first push that pid far above the small numbers found everywhere."""
+    import threading
+    import time
+
+    monkeypatch.setenv("TL_EVAL_SANDBOX_TIER", tier)
+    push = job("import threading\ndef f():\n    for _ in range(3000):\n        t = threading.Thread(target=lambda: None)\n"
+               "        t.start()\n        t.join()\n    return 1\n", "assert f() == 1", time_limit_s=30.0)
+    slow = job("import time\ndef f():\n    time.sleep(1.5)\n    return 1\n", "assert f() == 1", time_limit_s=10.0)
+
+    def while_running(v, zygote, j, scan: bool):
+        """(the job's child's pid in the zygote's namespace, copies of `earlier` in its memory half a second in)."""
+        done = threading.Thread(target=v.verify, args=([j],))
+        done.start()
+        child = None
+        while child is None and done.is_alive():
+            child = _child_of(zygote)
+        pid = _pid_in_zygote_namespace(child)
+        if scan:
+            time.sleep(0.5)
+            copies = _writable_words(child, earlier)
+        done.join()
+        return pid, copies if scan else None
+
+    with CodeVerifier(SandboxLimits(workers=1, memory_mb=512)) as v:
+        assert [x.status for x in v.verify([push])] == ["pass"]
+        worker, zygote = _worker_and_zygote(v)
+        earlier, _ = while_running(v, zygote, push, scan=False)
+        assert earlier > 3000
+        later, copies = while_running(v, zygote, slow, scan=True)
+        assert later > earlier + 3000  # the pid really counts what earlier jobs made
+        assert copies == 0
+        assert _writable_words(worker, later) > 0, "the search is real: the worker holds the pid it opened a pidfd of"
