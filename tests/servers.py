@@ -1,4 +1,4 @@
-"""Waiting for a test's own HTTP server (llama.cpp's or vLLM's) to answer, or failing with its log."""
+"""Test servers (llama.cpp's or vLLM's): a free port to start one on, and waiting for it to answer or failing with its log."""
 
 from __future__ import annotations
 
@@ -24,3 +24,12 @@ def wait_until_serving(proc: subprocess.Popen, url: str, log: Path, timeout_s: f
         if time.monotonic() > deadline:
             pytest.fail(f"{name} at {url} not ready after {timeout_s:.0f} s")
         time.sleep(0.5)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (the server binds it a moment later)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

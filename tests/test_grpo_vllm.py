@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -23,7 +22,7 @@ import pytest
 from tl_eval.harness.models import register_scripted
 from tl_eval.harness.models.vllm_backend import vllm_build
 from tl_eval.training.grpo import load_train_config, train
-from tests.servers import wait_until_serving
+from tests.servers import free_port, wait_until_serving
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow,
               pytest.mark.skipif(vllm_build() != "cpu", reason="needs vLLM's CPU build (bash install.sh vllm)")]
@@ -64,14 +63,8 @@ def test_colocated_engine_generates_with_the_updated_weights(tmp_path, data_dir)
     _assert_generation_follows_the_weights(lines)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_server_generates_with_the_updated_weights(tmp_path, data_dir):
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "serve.log"
     with open(log_path, "wb") as log:  # a file, not a pipe: the start-up log would fill a pipe and block
         proc = subprocess.Popen(

@@ -3,7 +3,6 @@ planner turn, stops, and a server killed mid-run (a clear error; the results alr
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import threading
@@ -16,21 +15,15 @@ from tl_eval.harness.models import load_generator
 from tl_eval.harness.models.builtin_hf import builtin_hf_dir
 from tl_eval.harness.models.vllm_backend import vllm_build
 from tl_eval.harness.types import GenerationRequest, SamplingParams
-from tests.servers import wait_until_serving
+from tests.servers import free_port, wait_until_serving
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow,
               pytest.mark.skipif(vllm_build() != "cpu", reason="needs vLLM's CPU build (bash install.sh vllm)")]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("vllm") / "serve.log"
     with open(log_path, "wb") as log:  # a file, not a pipe: the start-up log would fill a pipe and block
         proc = subprocess.Popen(
