@@ -169,3 +169,32 @@ def test_leaderboard_first_table_fits_a_laptop(browser, laptop_site, width):
             assert right is not None and right <= m["viewport"], (name, m)
     finally:
         page.close()
+
+
+REPORT_WIDTH_CHECK = """() => {
+  const table = document.querySelector('section.task table.metrics');
+  const heads = Array.from(table.tHead.rows[0].cells);
+  const col = name => heads.find(h => h.textContent.trim().startsWith(name));
+  return {viewport: document.documentElement.clientWidth, page: document.documentElement.scrollWidth,
+          cols: Object.fromEntries(['pass@1', 'uplift pp', 'uplift_masked'].map(n => [n, col(n).getBoundingClientRect().right])),
+          wraps: Array.from(document.querySelectorAll('.table-wrap')).map(w => w.getBoundingClientRect().right)};
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 1024])
+def test_report_fits_a_laptop(browser, laptop_site, scripted_runs, width, tmp_path):
+    """The report of the laptop runs and three more: the page never scrolls sideways (wide tables scroll in their
+    own box), and the first table's pass@1, uplift and uplift_masked are in view."""
+    runs = sorted(p.parent for p in (laptop_site.parent / "runs").rglob("results.json"))
+    rep = build_report([*runs, scripted_runs["good"], scripted_runs["weak"], scripted_runs["other"]], tmp_path,
+                       n_resamples=200, figures_too=False)
+    page = browser.new_page(viewport={"width": width, "height": 1000})
+    try:
+        page.goto(rep.html.as_uri())
+        m = page.evaluate(REPORT_WIDTH_CHECK)
+        shot(page, f"report-{width}")
+        assert m["page"] <= m["viewport"], m
+        assert all(right <= m["viewport"] for right in m["cols"].values()), m
+        assert m["wraps"] and all(right <= m["viewport"] for right in m["wraps"]), m
+    finally:
+        page.close()
