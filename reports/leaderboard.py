@@ -353,9 +353,10 @@ def terminal_table(board: dict, task: str | None = None):
     for t in [task] if task else board["tasks"]:
         if t not in board["tasks"]:
             raise DataError(f"no system has results for task {t!r}", f"pick one of: {', '.join(board['tasks'])}")
-        ranking = Table(title=f"tl-eval leaderboard · {t}")
+        room = board["headroom"][t]
+        ranking = Table(title=f"tl-eval leaderboard · {t}", caption=room["note"])
         for col in ("rank", "system", "training", "n", "pass@1 [CI]", "exec pass@1", "uplift pp [CI]", "p",
-                    "uplift_masked pp [CI]", "p "):
+                    "uplift_masked pp [CI]", "p ", "headroom [CI]"):
             ranking.add_column(col, justify="left" if col in ("system", "training") else "right")
         detail = Table(title=f"{t} · faithfulness, traces and cost")
         for col in ("rank", "system", *(h for _, h, _ in FAITH), *(h for _, h, _ in COST)):
@@ -368,7 +369,7 @@ def terminal_table(board: dict, task: str | None = None):
                             c["exec_pass@1"]["text"] if c["exec_pass@1"] else "—",
                             f"{c['uplift']['text']} {c['uplift']['ci']}".strip(), c["uplift_p"]["text"],
                             f"{c['uplift_masked']['text']} {c['uplift_masked']['ci']}".strip(),
-                            c["uplift_masked_p"]["text"])
+                            c["uplift_masked_p"]["text"], f"{c['headroom']['text']} {c['headroom']['ci']}".strip())
             detail.add_row(rank, e["name"], *(f[n]["text"] for n, _, _ in FAITH),
                            *(c["cost"][n]["text"] for n, _, _ in COST))
         tables += [ranking, detail]

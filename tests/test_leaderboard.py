@@ -144,6 +144,8 @@ def test_terminal_table_without_out(scripted_runs):
     acc = run.results["metrics"]["gsm8k"]["faithfulness"]["acc"]["full"]
     assert f"{100 * acc['value']:.1f} [{100 * acc['ci_low']:.1f}, {100 * acc['ci_high']:.1f}]" in result.output
     assert re.search(r"shares the rank", result.output)
+    # The headroom column, and the one line that says why it is empty here.
+    assert "headroom [CI]" in result.output and "gsm8k: no reference-plan row, so no headroom" in result.output
 
 
 def test_terminal_and_site_show_every_metric_spec(scripted_runs, tmp_path):
