@@ -33,3 +33,24 @@ def test_the_curve_is_a_png(tmp_path):
     path = plot_reward_curve(_metrics(np.linspace(0, 1, 12)), tmp_path / "reward_curve.png", "exec-only on gsm8k")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert plot_reward_curve([], tmp_path / "none.png") is None
+
+
+def test_the_problem_paired_gain_takes_out_which_problems_a_step_saw():
+    from tl_eval.training.grpo.curve import problem_paired_gain
+
+    # 8 problems, 2 a step; no learning at all, but the last steps happen to see the easy problems.
+    easy = {f"p{i}": 0.9 if i >= 4 else 0.1 for i in range(8)}
+    order = ["p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7"]
+    turns = [{"step": 1 + i // 2, "problem_id": pid, "reward": easy[pid]} for i, pid in enumerate(order) for _ in range(4)]
+    steps = {}
+    for t in turns:
+        steps.setdefault(t["step"], []).append(t["reward"])
+    metrics = [{"step": s, "reward": float(np.mean(r))} for s, r in sorted(steps.items())]
+    assert reward_gain(metrics)["value"] > 0.7  # the quarters compare hard problems with easy ones
+    flat = problem_paired_gain(turns)
+    assert flat["value"] == 0 and flat["problems"] == 8 and flat["ci_low"] == flat["ci_high"] == 0
+    # Each problem's reward rises by 0.3 between its visits: the paired gain sees it, whatever the problem.
+    rising = [dict(t, reward=t["reward"] * 0.5 + (0.3 if t["step"] > 4 else 0.0)) for t in turns]
+    gain = problem_paired_gain(rising)
+    assert gain["value"] == pytest.approx(0.3) and gain["ci_low"] > 0
+    assert problem_paired_gain(turns[:8]) is None  # too few problems seen twice

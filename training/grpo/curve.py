@@ -1,5 +1,5 @@
-"""Did the run learn? The reward gain (last quarter of steps minus first quarter, with a bootstrap CI) and the
-reward curve, from metrics.jsonl."""
+"""Did the run learn? The reward gain (last quarter of steps minus first quarter, with a bootstrap CI), the same
+problems' reward at their last visit minus their first, and the reward curve, from metrics.jsonl and turns.jsonl."""
 
 from __future__ import annotations
 
@@ -31,6 +31,33 @@ def reward_gain(metrics: list[dict], key: str = "reward", n_resamples: int = 100
                    random_state=np.random.default_rng(seed)).confidence_interval
     return {"value": float(last.mean() - first.mean()), "ci_low": float(ci.low), "ci_high": float(ci.high),
             "first_mean": float(first.mean()), "last_mean": float(last.mean()), "steps_per_quarter": q,
+            "confidence": confidence}
+
+
+def problem_paired_gain(turns: list[dict], n_resamples: int = 10000, confidence: float = 0.95,
+                        seed: int = 0) -> dict | None:
+    """The mode's reward on each problem at its last visit minus its first (the mean over that step's group of
+    completions), averaged over problems seen at two steps or more, with a percentile bootstrap CI over problems.
+
+    The quarter gain (`reward_gain`) compares steps, and with a few prompts a step its first and last quarters see
+    different problems, so how hard they are moves it as much as learning does; pairing on the problem takes that
+    out. Read from turns.jsonl (each sampled turn's problem, step and reward); None with fewer than 4 problems
+    seen twice."""
+    by: dict[str, dict[int, list[float]]] = {}
+    for t in turns:
+        if t.get("step") is not None:
+            by.setdefault(t["problem_id"], {}).setdefault(t["step"], []).append(float(t["reward"]))
+    pairs = [(np.mean(v[min(v)]), np.mean(v[max(v)])) for v in by.values() if len(v) >= 2]
+    if len(pairs) < 4:
+        return None
+    first, last = np.array(pairs).T
+    diff = last - first
+    rng = np.random.default_rng(seed)
+    draws = diff[rng.integers(0, len(diff), size=(n_resamples, len(diff)))].mean(axis=1)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(draws, [tail, 1 - tail])
+    return {"value": float(diff.mean()), "ci_low": float(low), "ci_high": float(high),
+            "first_mean": float(first.mean()), "last_mean": float(last.mean()), "problems": len(diff),
             "confidence": confidence}
 
 

@@ -13,7 +13,7 @@ from tl_eval.harness.task import Task, get_task
 from tl_eval.training.executor_client import ExecutorClient
 from tl_eval.training.grpo.callbacks import (CheckpointExtras, MetricsLogger, TurnLog, read_metrics,
                                               truncate_metrics, write_extras)
-from tl_eval.training.grpo.curve import plot_reward_curve, reward_gain
+from tl_eval.training.grpo.curve import plot_reward_curve, problem_paired_gain, reward_gain
 from tl_eval.training.grpo.config import TrainConfig
 from tl_eval.training.grpo.dataset import build_dataset, select_by_executor_alone, select_problems
 from tl_eval.training.grpo.planner import base_dir, load_planner
@@ -158,6 +158,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, scorer=None, executor=None,
         config_json["reward_gain_by_function"] = {  # the total's parts: the executor's reward, the format's
             name: reward_gain(metrics, f"rewards/{name}/mean")
             for name in [reward.__name__] + (["format"] if cfg.format_weight else [])}
+        # The mode's own reward, paired on the problem (first visit against last)
+        config_json["reward_gain_by_problem"] = problem_paired_gain(read_metrics(turns_path))
         plot_reward_curve(metrics, output / "reward_curve.png", f"{cfg.mode} on {cfg.task}")
         write_extras(output, tok, config_json, metrics_path)
     finally:
@@ -165,9 +167,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, scorer=None, executor=None,
         cache.close()
         executor.close()
     seconds = time.perf_counter() - start
-    gain = config_json["reward_gain"]
+    gain, paired = config_json["reward_gain"], config_json["reward_gain_by_problem"]
     log(f"trained {trainer.state.global_step} steps in {seconds:.0f}s; checkpoint: {output}" + (
         f"; reward gain (last quarter − first) {gain['value']:+.3f} [{gain['ci_low']:+.3f}, {gain['ci_high']:+.3f}]"
-        if gain else ""))
+        if gain else "") + (
+        f"; {reward.__name__} reward on the same problems (last visit − first) {paired['value']:+.3f} "
+        f"[{paired['ci_low']:+.3f}, {paired['ci_high']:+.3f}]" if paired else ""))
     return TrainResult(output, trainer.state.global_step, metrics_path, client.counters.to_dict(), seconds, reward, client,
                        trainer.model)
