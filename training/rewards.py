@@ -158,10 +158,10 @@ def completion_text(completion) -> str:
 
 # (completion text, its token ids or None) -> (the planner's turn, its trace), as the evaluation reads them
 # (training.grpo.turn.TurnReader).
-TurnReader = Callable[[str, Sequence[int] | None], tuple[str, Trace]]
+ReadTurn = Callable[[str, Sequence[int] | None], tuple[str, Trace]]
 
 
-def read_completions(reader: TurnReader, completions, completion_ids) -> list[tuple[str, Trace]]:
+def read_completions(reader: ReadTurn, completions, completion_ids) -> list[tuple[str, Trace]]:
     ids = completion_ids if completion_ids is not None else [None] * len(completions)
     return [reader(completion_text(c), i) for c, i in zip(completions, ids)]
 
@@ -174,7 +174,7 @@ class PlannerReward:
     parts through TRL's `log_metric` (and each turn with its reward through `on_turns`).
     """
 
-    def __init__(self, mode: str, client, problems: dict, reader: TurnReader, scorer=None, on_turns=None):
+    def __init__(self, mode: str, client, problems: dict, reader: ReadTurn, scorer=None, on_turns=None):
         if mode not in ("exec-only", "tracelift"):
             raise ValueError(f"unknown reward mode {mode!r}")
         if mode == "tracelift" and scorer is None:
@@ -227,7 +227,7 @@ class FormatReward:
     Optional (`format_weight`): with the evaluation's own turn in training, the executor reward already sees a
     plan cut at its budget; it costs no executor call."""
 
-    def __init__(self, reader: TurnReader):
+    def __init__(self, reader: ReadTurn):
         self.reader = reader
         self.__name__ = "format"  # TRL names the function's logged reward after it
 
