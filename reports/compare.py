@@ -79,6 +79,19 @@ def all_issues(runs: list[Run]) -> list[Issue]:
     return [i for a, b in combinations(runs, 2) for i in run_issues(a, b)]
 
 
+def verdict_sentence(d, test: str, lead: str = "", note: str = "") -> str:
+    """A comparison `d` (a, b, metric, task, diff, p_value, alpha, caveats) in words: a winner only when the test
+    rejects equality at `alpha`."""
+    if d.p_value < d.alpha:
+        better, worse = (d.a, d.b) if d.diff > 0 else (d.b, d.a)
+        text = (f"{lead}{better} is better than {worse} by {d.metric} on {d.task} ({100 * abs(d.diff):.1f} pp, "
+                f"{test} p = {d.p_value:.3g}{note}).")
+    else:
+        text = (f"{lead}{'no' if lead else 'No'} significant difference in {d.metric} between {d.a} and {d.b} on "
+                f"{d.task} ({test} p = {d.p_value:.3g} ≥ {d.alpha:g}{note}).")
+    return text + (" Caveat: " + "; ".join(d.caveats) + "." if d.caveats else "")
+
+
 @dataclass
 class PairedDiff:
     """Paired difference A − B of per-problem pass rates on the problems both systems were scored on."""
@@ -106,17 +119,7 @@ class PairedDiff:
         return self.p_value < self.alpha
 
     def sentence(self) -> str:
-        """States a winner only when the test rejects equality at `alpha`."""
-        if self.significant:
-            better, worse = (self.a, self.b) if self.diff > 0 else (self.b, self.a)
-            text = (f"{better} is better than {worse} by {self.metric} on {self.task} ({100 * abs(self.diff):.1f} pp, "
-                    f"{self.test} p = {self.p_value:.3g}).")
-        else:
-            text = (f"No significant difference in {self.metric} between {self.a} and {self.b} on {self.task} "
-                    f"({self.test} p = {self.p_value:.3g} ≥ {self.alpha:g}).")
-        if self.caveats:
-            text += " Caveat: " + "; ".join(self.caveats) + "."
-        return text
+        return verdict_sentence(self, self.test)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "significant": self.significant, "sentence": self.sentence()}

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from tl_eval.harness.errors import ConfigError
-from tl_eval.reports.compare import PAIRED_METRICS, metric_vector
+from tl_eval.reports.compare import PAIRED_METRICS, metric_vector, verdict_sentence
 from tl_eval.reports.systems import System
 
 
@@ -38,17 +38,8 @@ class PooledDiff:
         return self.p_value < self.alpha
 
     def sentence(self) -> str:
-        seeds = f"{len(self.seeds_a)} vs {len(self.seeds_b)} seeds, {self.n} problems"
-        if self.significant:
-            better, worse = (self.a, self.b) if self.diff > 0 else (self.b, self.a)
-            text = (f"Pooled over seeds, {better} is better than {worse} by {self.metric} on {self.task} "
-                    f"({100 * abs(self.diff):.1f} pp, hierarchical bootstrap p = {self.p_value:.3g}; {seeds}).")
-        else:
-            text = (f"Pooled over seeds, no significant difference in {self.metric} between {self.a} and {self.b} on "
-                    f"{self.task} (hierarchical bootstrap p = {self.p_value:.3g} ≥ {self.alpha:g}; {seeds}).")
-        if self.caveats:
-            text += " Caveat: " + "; ".join(self.caveats) + "."
-        return text
+        return verdict_sentence(self, "hierarchical bootstrap", "Pooled over seeds, ",
+                                f"; {len(self.seeds_a)} vs {len(self.seeds_b)} seeds, {self.n} problems")
 
     def to_dict(self) -> dict:
         return {**asdict(self), "significant": self.significant, "sentence": self.sentence()}

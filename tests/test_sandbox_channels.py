@@ -199,22 +199,23 @@ def test_zygote_memory_holds_nothing_of_any_job(monkeypatch, tier):
         assert _memory_hits(zygote, mark) == []
 
 
-def _memory_hits(pid: int, mark: str) -> list[str]:
-    hits = []
+def _mappings(pid: int, writable: bool = False):
+    """(maps line, contents) of each readable (or writable) mapping of the process, read from the host."""
     with open(f"/proc/{pid}/maps") as fh, open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
         for line in fh:
             fields = line.split()
             lo, hi = (int(x, 16) for x in fields[0].split("-"))
-            if "r" not in fields[1] or hi - lo > 1 << 30:
+            if ("w" if writable else "r") not in fields[1] or hi - lo > 1 << 30:
                 continue
             try:
                 mem.seek(lo)
-                data = mem.read(hi - lo)
+                yield line.strip(), mem.read(hi - lo)
             except OSError:
                 continue
-            if mark.encode() in data:
-                hits.append(line.strip())
-    return hits
+
+
+def _memory_hits(pid: int, mark: str) -> list[str]:
+    return [line for line, data in _mappings(pid) if mark.encode() in data]
 
 
 def test_seccomp_tier_says_jobs_are_not_independent(monkeypatch):
@@ -273,21 +274,11 @@ def _writable_words(pid: int, value: int) -> int:
     import struct
 
     word, n = struct.pack("<i", value), 0
-    with open(f"/proc/{pid}/maps") as fh, open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
-        for line in fh:
-            fields = line.split()
-            lo, hi = (int(x, 16) for x in fields[0].split("-"))
-            if "w" not in fields[1] or hi - lo > 1 << 30:
-                continue
-            try:
-                mem.seek(lo)
-                data = mem.read(hi - lo)
-            except OSError:
-                continue
-            i = data.find(word)
-            while i >= 0:
-                n += i % 4 == 0
-                i = data.find(word, i + 1)
+    for _, data in _mappings(pid, writable=True):
+        i = data.find(word)
+        while i >= 0:
+            n += i % 4 == 0
+            i = data.find(word, i + 1)
     return n
 
 
