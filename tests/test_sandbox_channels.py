@@ -253,20 +253,26 @@ def test_no_object_numbered_by_a_host_counter_can_be_made(monkeypatch):
             assert good.status == "pass"
 
 
-def _child_of(zygote: int) -> int | None:
-    """The zygote's live child (the last job's stays a zombie until the next fork reaps it)."""
+def _children(zygote: int) -> set[int]:
     try:
-        for kid in Path(f"/proc/{zygote}/task/{zygote}/children").read_text().split():
-            if Path(f"/proc/{kid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
-                return int(kid)
+        return set(map(int, Path(f"/proc/{zygote}/task/{zygote}/children").read_text().split()))
     except OSError:
-        pass
+        return set()
+
+
+def _job_child(zygote: int, before: set[int]) -> tuple[int, int] | None:
+    """(host pid, pid in the zygote's namespace) of the zygote's running job child: alive, pid 1 of a namespace of
+    its own, and not one of the children it had `before` the job (the last job's stays a zombie until the next
+    fork reaps it)."""
+    for kid in _children(zygote) - before:
+        try:
+            status = dict(x.split(":", 1) for x in Path(f"/proc/{kid}/status").read_text().splitlines() if ":" in x)
+        except OSError:
+            continue  # gone between the two reads
+        ns = status.get("NSpid", "").split()
+        if status.get("State", "").split()[:1] not in (["Z"], ["X"]) and len(ns) == 3 and ns[2] == "1":
+            return kid, int(ns[1])
     return None
-
-
-def _pid_in_zygote_namespace(host_pid: int) -> int:
-    line = next(x for x in Path(f"/proc/{host_pid}/status").read_text().splitlines() if x.startswith("NSpid"))
-    return int(line.split()[2])  # host, the worker's (and zygote's) namespace, the job's own
 
 
 def _writable_words(pid: int, value: int) -> int:
@@ -295,25 +301,28 @@ def test_no_child_inherits_an_earlier_childs_pid(monkeypatch, tier):
     slow = job("import time\ndef f():\n    time.sleep(1.5)\n    return 1\n", "assert f() == 1", time_limit_s=10.0)
 
     def while_running(v, zygote, j, scan: bool):
-        """(the job's child's pid in the zygote's namespace, copies of `earlier` in its memory half a second in)."""
+        """(the job child's host pid and pid in the zygote's namespace, copies of `earlier` in its memory half a
+        second in)."""
+        before = _children(zygote)
         done = threading.Thread(target=v.verify, args=([j],))
         done.start()
-        child = None
-        while child is None and done.is_alive():
-            child = _child_of(zygote)
-        pid = _pid_in_zygote_namespace(child)
+        found = None
+        while found is None and done.is_alive():
+            found = _job_child(zygote, before)
+        assert found is not None, "the job ended before its child was seen"
+        copies = None
         if scan:
             time.sleep(0.5)
-            copies = _writable_words(child, earlier)
+            copies = _writable_words(found[0], earlier)
         done.join()
-        return pid, copies if scan else None
+        return found, copies
 
     with CodeVerifier(SandboxLimits(workers=1, memory_mb=512)) as v:
         assert [x.status for x in v.verify([push])] == ["pass"]
         worker, zygote = _worker_and_zygote(v)
-        earlier, _ = while_running(v, zygote, push, scan=False)
+        (_, earlier), _ = while_running(v, zygote, push, scan=False)
         assert earlier > 3000
-        later, copies = while_running(v, zygote, slow, scan=True)
+        (_, later), copies = while_running(v, zygote, slow, scan=True)
         assert later > earlier + 3000  # the pid really counts what earlier jobs made
         assert copies == 0
         assert _writable_words(worker, later) > 0, "the search is real: the worker holds the pid it opened a pidfd of"
